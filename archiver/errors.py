@@ -1,0 +1,112 @@
+"""One exception tree for the whole package.
+
+    ArchiverError
+    ├── UsageError              bad command-line input (exit 3)
+    ├── ConfigError             a bad config file or value (exit 3)
+    ├── InvalidURLError         a URL we refuse to fetch, with the reason
+    ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
+    │   └── BlockedAddressError the address guard refused a host
+    ├── DecodeError             text could not be had from a payload
+    │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
+    ├── StoreError              the archive folder (WARC files, index) is unusable
+    │   ├── CorruptWarcError    a WARC record fails to parse or to verify
+    │   └── ArchiveLockedError  another archiver process holds the archive
+    ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
+    ├── ExtractError            a document could not be read for citations
+    └── ScheduleError           the scheduler could not start or persist its job
+
+Third-party errors (httpx, warcio, sqlite3, zipfile) are translated at the seam where they are
+raised, so callers handle only these. Every message says what happened and what to do next.
+"""
+
+from __future__ import annotations
+
+from archiver.models import ErrorKind
+
+
+class ArchiverError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class UsageError(ArchiverError):
+    """The command line asked for something that cannot be done."""
+
+
+class ConfigError(ArchiverError):
+    """A configuration file or value is invalid; the message names the file and the key."""
+
+
+class InvalidURLError(ArchiverError):
+    """A URL that is malformed or not allowed (scheme, host, port)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"invalid URL {url!r}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class FetchFailure(ArchiverError):
+    """A fetch ended without a usable response; `kind` is recorded in the capture."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class BlockedAddressError(FetchFailure):
+    """The address guard refused a host that resolves to a non-global address."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(
+            ErrorKind.BLOCKED_ADDRESS,
+            f"refused {host!r}: it resolves to {address}, which is not a public address; "
+            "set [fetch] allow_private_networks = true to fetch from private networks",
+        )
+        self.host = host
+        self.address = address
+
+
+class DecodeError(ArchiverError):
+    """A payload could not be turned into text."""
+
+
+class DecompressionLimitError(DecodeError):
+    """The content-encoded payload inflates past `max_decoded_bytes`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"decompressed size limit exceeded ({limit} bytes); the raw payload is archived, "
+            "raise [fetch] max_decoded_bytes to extract its text"
+        )
+        self.limit = limit
+
+
+class StoreError(ArchiverError):
+    """The archive folder cannot be used as asked."""
+
+
+class CorruptWarcError(StoreError):
+    """A WARC record does not parse or does not match its digests."""
+
+    def __init__(self, file: str, offset: int, reason: str) -> None:
+        super().__init__(f"{file} at offset {offset}: {reason}")
+        self.file = file
+        self.offset = offset
+        self.reason = reason
+
+
+class ArchiveLockedError(StoreError):
+    """Another archiver process holds the archive's lock."""
+
+
+class ArchiveAccessError(ArchiverError):
+    """An archive service or archive file could not be used."""
+
+
+class ExtractError(ArchiverError):
+    """A document could not be read for citations."""
+
+
+class ScheduleError(ArchiverError):
+    """The scheduler could not be started or its job store used."""

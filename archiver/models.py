@@ -1,0 +1,299 @@
+"""The vocabulary: closed outcomes as enums, and the frozen records that cross module boundaries.
+
+The enum values are the JSON contract of DESIGN.md ("Verdicts"): never rename or drop one.
+Times are timezone-aware UTC datetimes; hashes are lowercase hex sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+
+class LiveVerdict(StrEnum):
+    OK = "ok"
+    REDIRECTED = "redirected"
+    GONE = "gone"
+    SOFT_404 = "soft_404"
+    BLOCKED = "blocked"
+    SERVER_ERROR = "server_error"
+    UNREACHABLE = "unreachable"
+    INVALID_URL = "invalid_url"
+
+
+class ArchiveVerdict(StrEnum):
+    OK = "ok"
+    MISMATCH = "mismatch"
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+    METADATA_ONLY = "metadata_only"
+    PENDING = "pending"
+    FAILED = "failed"
+    NONE = "none"
+
+
+class DriftVerdict(StrEnum):
+    IDENTICAL = "identical"
+    EQUIVALENT = "equivalent"
+    MINOR = "minor"
+    MAJOR = "major"
+    REPLACED = "replaced"
+    UNKNOWN = "unknown"
+
+
+class Overall(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class ArchiveKind(StrEnum):
+    PERMA = "perma"
+    WAYBACK = "wayback"
+    MEMENTO = "memento"
+    LOCAL = "local"
+
+
+class ErrorKind(StrEnum):
+    """Why a fetch produced no (complete) response. Stored in captures: provenance of a failure."""
+
+    INVALID_URL = "invalid_url"
+    BLOCKED_ADDRESS = "blocked_address"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    DEADLINE = "deadline"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    PROTOCOL = "protocol"
+    PROXY = "proxy"
+    POOL_TIMEOUT = "pool_timeout"
+    ARCHIVE = "archive"
+    IO = "io"
+
+
+class Truncation(StrEnum):
+    """Values of `WARC-Truncated` (WARC 1.1 §5.13)."""
+
+    LENGTH = "length"
+    TIME = "time"
+    DISCONNECT = "disconnect"
+    UNSPECIFIED = "unspecified"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A typed reason a fetch failed: `{kind, message}` in JSON."""
+
+    kind: ErrorKind
+    message: str
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One response in a redirect chain: the URL asked for and the status it answered with."""
+
+    url: str
+    status: int
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class WarcLocation:
+    """Where a record lives: file name relative to the archive folder, byte offset and length."""
+
+    file: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One fetch, stored (or its typed failure).
+
+    `url` is the URL as it was asked for (the original string, IDN included); `final_url` the last
+    hop's URL. `warc` points at the final response (or revisit) record. `redirects` lists every hop
+    that answered with a redirect, in order.
+    """
+
+    id: str
+    url: str
+    final_url: str | None
+    status: int | None
+    redirects: tuple[Hop, ...]
+    fetched_at: datetime
+    content_type: str | None
+    payload_sha256: str | None
+    payload_size: int | None
+    text_sha256: str | None
+    title: str | None
+    warc: WarcLocation | None
+    error: Failure | None = None
+    truncated: Truncation | None = None
+    ip_address: str | None = None
+    encoding: str | None = None
+    text_error: str | None = None
+    revisit_of: str | None = None
+    elapsed_ms: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when a response was received and stored, whatever its HTTP status."""
+        return self.error is None and self.status is not None
+
+
+@dataclass(frozen=True)
+class ArchiveRef:
+    """A pointer to an archived copy, parsed from what a user pasted.
+
+    perma: `guid` (canonical); wayback: `timestamp` + `original_url`; memento: `uri` only;
+    local: `capture_id` of one of our own captures.
+    """
+
+    kind: ArchiveKind
+    raw: str
+    uri: str
+    guid: str | None = None
+    timestamp: str | None = None
+    original_url: str | None = None
+    capture_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Memento:
+    """An archived copy resolved: what it captured, when, how we know, and its content if had.
+
+    `obtained_via` names the route (e.g. "perma-api", "perma-memento-headers", "wayback-id");
+    `substitute_days` is set when the content comes from another archive than the one cited.
+    """
+
+    ref: ArchiveRef
+    verdict: ArchiveVerdict
+    original_url: str | None
+    datetime: datetime | None
+    obtained_via: str
+    capture: Capture | None = None
+    reason: str | None = None
+    substitute_for: ArchiveRef | None = None
+    substitute_days: float | None = None
+    mirror_file: str | None = None
+    mirror_sha256: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpan:
+    """Where in a document a citation was found (1-based line and column)."""
+
+    path: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited URL found in a document, with the archive links paired with it."""
+
+    url: str
+    found_in: SourceSpan
+    archives: tuple[ArchiveRef, ...] = ()
+    expected_title: str | None = None
+    expected_quote: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One paragraph-level difference between two texts."""
+
+    op: str  # "added" | "removed" | "changed"
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two captures of one resource compared."""
+
+    verdict: DriftVerdict
+    similarity: float | None
+    payload_identical: bool
+    text_identical: bool
+    title_similarity: float | None = None
+    added: int = 0
+    removed: int = 0
+    changes: tuple[Change, ...] = ()
+    quote_in_a: bool | None = None
+    quote_in_b: bool | None = None
+    reason: str | None = None
+
+    @property
+    def excerpt(self) -> str | None:
+        if not self.changes:
+            return None
+        first = self.changes[0]
+        return first.after or first.before
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One citation judged."""
+
+    citation: Citation
+    live_verdict: LiveVerdict | None
+    live_capture: Capture | None
+    archive: Memento | None
+    archive_verdict: ArchiveVerdict
+    drift: Comparison
+    overall: Overall
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """One run of a reporting command."""
+
+    tool: str
+    started_at: datetime
+    finished_at: datetime
+    results: tuple[CheckResult, ...]
+    title: str = "archiver report"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {o.value: 0 for o in Overall}
+        for result in self.results:
+            counts[result.overall.value] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class ArchivePaths:
+    """The archive folder's layout (DESIGN.md "The archive folder")."""
+
+    root: Path
+
+    @property
+    def warcs(self) -> Path:
+        return self.root / "warcs"
+
+    @property
+    def mirrors(self) -> Path:
+        return self.root / "mirrors"
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.sqlite3"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"

@@ -1,0 +1,184 @@
+"""URLs: validate what users paste, normalise for comparison, and judge addresses.
+
+Two different questions live here and must not be mixed up:
+- `parse_url` decides whether a URL may be fetched at all (http/https only, a real host name,
+  a valid port, no spaces) and gives its wire form (IDNA host). It never "repairs" a URL: a space
+  in a host is an error, not `%20`.
+- `comparable` answers "is this the same resource?" for archive-vs-citation checks: scheme,
+  host case, IDNA, default port, trailing slash, fragment and percent-encoding do not count.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import idna
+
+from archiver.errors import InvalidURLError
+
+ALLOWED_SCHEMES = ("http", "https")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ASCII_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f\u2060\u3000\ufeff]")
+# RFC 3986 unreserved characters need no percent-encoding; everything else keeps it.
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """A URL accepted for fetching: `wire` is what goes on the network, `original` what was given."""
+
+    original: str
+    wire: str
+    scheme: str
+    host: str  # IDNA (ASCII) form, lowercase; IPv6 without brackets
+    port: int  # explicit or default
+    is_ip_literal: bool
+
+
+def _encode_host(host: str, raw: str) -> str:
+    if not host:
+        raise InvalidURLError(raw, "it has no host name")
+    if host.endswith("."):
+        host = host[:-1]  # a fully qualified name; the guard still resolves it
+    labels = host.split(".")
+    out = []
+    for label in labels:
+        if not label:
+            raise InvalidURLError(raw, f"host {host!r} has an empty label")
+        if label.isascii():
+            if not _ASCII_LABEL.match(label):
+                raise InvalidURLError(raw, f"host label {label!r} has characters a host name cannot have")
+            out.append(label.lower())
+            continue
+        try:
+            # IDNA 2008 without UTS46 mapping: compatibility look-alikes such as U+212F (ℯ) are
+            # refused rather than silently mapped to another host.
+            out.append(idna.encode(label.lower(), uts46=False).decode("ascii"))
+        except idna.IDNAError as exc:
+            raise InvalidURLError(raw, f"host label {label!r} is not a valid internationalised name ({exc})") from None
+    encoded = ".".join(out)
+    if len(encoded) > 253:
+        raise InvalidURLError(raw, "host name is longer than 253 characters")
+    return encoded
+
+
+def parse_url(raw: str) -> ParsedURL:
+    """Validate a URL for fetching; raise InvalidURLError saying what is wrong with it."""
+    text = raw.strip()
+    if not text:
+        raise InvalidURLError(raw, "it is empty")
+    if _FORBIDDEN.search(text):
+        raise InvalidURLError(raw, "it contains a space or an invisible control character; quote it correctly")
+    if text.startswith("//"):
+        raise InvalidURLError(raw, "it has no scheme; write http:// or https:// in front")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise InvalidURLError(raw, f"it cannot be parsed ({exc})") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        if not scheme:
+            raise InvalidURLError(raw, "it has no scheme; write http:// or https:// in front")
+        raise InvalidURLError(raw, f"scheme {scheme!r} is not fetched; only http and https are")
+    netloc = parts.netloc
+    if "@" in netloc:
+        raise InvalidURLError(raw, "it carries a user name or password; remove them from the URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidURLError(raw, "its port is not a number from 1 to 65535") from None
+    if port is not None and not 0 < port < 65536:
+        raise InvalidURLError(raw, "its port is not a number from 1 to 65535")
+    hostname = parts.hostname or ""
+    is_ip = False
+    if netloc.startswith("["):
+        try:
+            ip = ipaddress.IPv6Address(hostname.split("%")[0])
+        except ValueError:
+            raise InvalidURLError(raw, f"{hostname!r} is not a valid IPv6 address") from None
+        host = str(ip)
+        is_ip = True
+        host_wire = f"[{host}]"
+    else:
+        host = _encode_host(hostname, raw)
+        try:
+            ipaddress.IPv4Address(host)
+            is_ip = True
+        except ValueError:
+            pass
+        host_wire = host
+    netloc_wire = host_wire if parts.port is None else f"{host_wire}:{port}"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
+    query = quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
+    wire = urlunsplit((scheme, netloc_wire, path, query, ""))
+    return ParsedURL(
+        original=raw,
+        wire=wire,
+        scheme=scheme,
+        host=host,
+        port=port if port is not None else _DEFAULT_PORTS[scheme],
+        is_ip_literal=is_ip,
+    )
+
+
+def _normalise_escapes(component: str, safe: str) -> str:
+    # Decode then re-encode: %7e and ~ and %7E compare equal, %2F stays distinct from "/".
+    pieces = re.split(r"(%2[Ff])", component)
+    return "".join(p if p.upper() == "%2F" else quote(unquote(p), safe=safe) for p in pieces)
+
+
+def comparable(url: str) -> str:
+    """A key under which two URLs of the same resource compare equal.
+
+    Ignored: scheme (http vs https), host case and IDNA form, default port, a trailing slash,
+    the fragment, and percent-encoding differences of unreserved characters. Query order counts.
+    """
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    hostname = parts.hostname or ""
+    try:
+        host = _encode_host(hostname, url) if not parts.netloc.startswith("[") else f"[{hostname}]"
+    except InvalidURLError:
+        host = hostname.lower()
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port not in (80, 443):
+        host = f"{host}:{port}"
+    path = _normalise_escapes(parts.path, safe="/:@!$&'()*+,;=" + _UNRESERVED)
+    path = path.rstrip("/")
+    query = _normalise_escapes(parts.query, safe="/:@!$&'()*+,;=?" + _UNRESERVED)
+    del scheme  # scheme does not distinguish resources for citation purposes
+    return f"{host}{path}" + (f"?{query}" if query else "")
+
+
+def same_resource(a: str, b: str) -> bool:
+    """True when two URLs name the same resource by the rules of `comparable`."""
+    return comparable(a) == comparable(b)
+
+
+def is_public_address(address: str) -> bool:
+    """True only for globally routable unicast addresses (IPv4-mapped IPv6 judged as IPv4).
+
+    `is_global` rather than `not is_private`: the latter misses CGNAT 100.64.0.0/10, where
+    Alibaba Cloud's metadata service lives (100.100.100.200).
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped or ip.sixtofour
+        if mapped is not None:
+            ip = mapped
+        elif ip.teredo is not None:
+            return False
+    return bool(ip.is_global) and not ip.is_multicast
