@@ -32,7 +32,7 @@ def _s(default: Any, help: str) -> Any:
 @dataclass(frozen=True)
 class FetchConfig:
     user_agent: str = _s(
-        "Mozilla/5.0 (compatible; archiver/0.1; +https://github.com/archiver-citations)",
+        "Mozilla/5.0 (compatible; archiver/0.1; citation checker)",
         "User-Agent sent with every request; browser-like so bot walls answer as they would to a reader.",
     )
     timeout: float = _s(15.0, "Connect and per-read timeout in seconds (httpx's read timeout is per chunk).")
@@ -48,7 +48,7 @@ class FetchConfig:
     retry_after_max: float = _s(60.0, "Cap on a server's Retry-After, so an absurd value cannot stall a run.")
     concurrency: int = _s(32, "Fetches in flight at once, over all hosts.")
     host_concurrency: int = _s(4, "Fetches in flight at once to one host.")
-    host_interval: float = _s(0.0, "Seconds between the starts of two requests to one host.")
+    host_interval: float = _s(0.05, "Seconds between the starts of two requests to one host (lychee: 50 ms).")
     allow_private_networks: bool = _s(
         False, "Allow hosts resolving to loopback/private/link-local/reserved addresses (tests set it)."
     )
@@ -307,3 +307,48 @@ def settings_table() -> list[tuple[str, Any, str]]:
 
     walk(Config, Config(), "")
     return rows
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Path):
+        return f'"{value.as_posix()}"'
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def default_toml() -> str:
+    """config.toml with every setting at its default, each with its help as a comment."""
+    lines = [
+        "# archiver configuration: every key, its default, and why. A file overrides only what it sets;",
+        "# command-line flags override the file. Secrets come from the environment, never from here:",
+        "# PERMA_API_KEY (Perma.cc API key), ARCHIVER_SMTP_PASSWORD (SMTP password).",
+        "",
+    ]
+    section = ""
+    # Within a table, plain keys must come before sub-tables, or TOML would declare the table twice.
+    rows = sorted(settings_table(), key=lambda row: (row[0].rpartition(".")[0], isinstance(row[1], dict)))
+    order = {row[0].rpartition(".")[0]: i for i, row in reversed(list(enumerate(settings_table())))}
+    rows.sort(key=lambda row: order[row[0].rpartition(".")[0]])
+    for name, value, help_text in rows:
+        head, _, key = name.rpartition(".")
+        if isinstance(value, dict):
+            lines.append("")
+            lines.append(f"# {help_text}")
+            lines.append(f"[{name}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in value.items())
+            section = name
+            continue
+        if head != section:
+            lines.append("")
+            lines.append(f"[{head}]")
+            section = head
+        lines.append(f"# {help_text}")
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
