@@ -7,6 +7,7 @@ on: add fields freely, never rename or drop one. `capture_from_dict` is the inve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from archiver.models import (
     Comparison,
     ErrorKind,
     Failure,
+    HistoryMark,
     Hop,
     Memento,
     Report,
@@ -211,4 +213,37 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "results": [result_to_dict(r) for r in report.results],
         "summary": report.summary,
         "notes": list(report.notes),
+    }
+
+
+def mark_to_dict(mark: HistoryMark) -> dict[str, Any]:
+    return {"payload": mark.payload_changed, "text": mark.text_changed}
+
+
+def captures_to_dict(captures: Sequence[Capture], markers: Sequence[HistoryMark] | None = None) -> dict[str, Any]:
+    """What `archiver fetch` and `archiver history` print: each capture, with `changed` when marked."""
+    if markers is not None and len(markers) != len(captures):
+        raise ValueError(f"{len(markers)} history markers for {len(captures)} captures: pass one mark per capture")
+    items = []
+    for i, capture in enumerate(captures):
+        item = capture_to_dict(capture)
+        if markers is not None:
+            item["changed"] = mark_to_dict(markers[i])
+        items.append(item)
+    return {"schema_version": SCHEMA_VERSION, "tool": TOOL, "captures": items}
+
+
+def mementos_to_dict(mementos: Sequence[Memento]) -> dict[str, Any]:
+    """What `archiver mirror` prints."""
+    return {"schema_version": SCHEMA_VERSION, "tool": TOOL, "mementos": [memento_to_dict(m) for m in mementos]}
+
+
+def compared_to_dict(comparison: Comparison, a_label: str, b_label: str) -> dict[str, Any]:
+    """What `archiver compare A B` prints: the drift object of a check result, with its two sides named."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": TOOL,
+        "a": a_label,
+        "b": b_label,
+        "comparison": comparison_to_dict(comparison),
     }

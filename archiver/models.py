@@ -147,6 +147,29 @@ class Capture:
 
 
 @dataclass(frozen=True)
+class HistoryMark:
+    """How one capture differs from the next older capture of the same URL (`archiver history`).
+
+    None means unknown: there is no older capture, or one side has no hash to compare.
+    """
+
+    payload_changed: bool | None
+    text_changed: bool | None
+
+    @classmethod
+    def between(cls, newer: Capture, older: Capture | None) -> HistoryMark:
+        def differs(a: str | None, b: str | None) -> bool | None:
+            return None if a is None or b is None else a != b
+
+        if older is None:
+            return cls(None, None)
+        return cls(
+            differs(newer.payload_sha256, older.payload_sha256),
+            differs(newer.text_sha256, older.text_sha256),
+        )
+
+
+@dataclass(frozen=True)
 class ArchiveRef:
     """A pointer to an archived copy, parsed from what a user pasted.
 
@@ -183,6 +206,9 @@ class Memento:
     mirror_file: str | None = None
     mirror_sha256: str | None = None
     title: str | None = None
+    # Integrity problems found in a downloaded archive file (a WACZ hash mismatch, a missing
+    # record): reported with the content, never silently dropped.
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
