@@ -1,0 +1,60 @@
+"""Citation extraction: every URL a document cites, with where it stands, in document order.
+
+One module per format (text, markdown, html, pdf, docx), each pure: bytes and a path name in,
+`Link` records out; only the caller reads files (or stdin, path "-"). Every occurrence is
+returned, duplicates included: deciding which URL is the citation and which archive link belongs
+to it is the pairing step's job (`archiver.pairing`), which needs to know where each one stood.
+"""
+
+from __future__ import annotations
+
+from archiver.extract.document import DocKind, decode_text, detect_kind
+from archiver.extract.link import DEFAULT_HOSTS, ArchiveHosts, Link, LinkSource
+from archiver.extract.urlscan import scan_urls
+
+__all__ = [
+    "ArchiveHosts",
+    "DocKind",
+    "Link",
+    "LinkSource",
+    "detect_kind",
+    "extract_links",
+    "scan_urls",
+]
+
+
+def extract_links(
+    data: bytes,
+    path: str,
+    kind: DocKind | None = None,
+    *,
+    hosts: ArchiveHosts = DEFAULT_HOSTS,
+) -> list[Link]:
+    """Every URL in the document `data` read from `path`, in order.
+
+    `kind` overrides detection by suffix and content. `hosts` names the Perma.cc and Wayback
+    services whose links are archive links (configured ones, e.g. a local imitation, as well as
+    the public ones). Raises ExtractError when the document is damaged.
+    """
+    kind = kind or detect_kind(data, path)
+    # Format modules are imported on demand: pypdf and python-docx cost a noticeable part of the
+    # CLI's start-up, and most documents are text, Markdown or HTML.
+    if kind is DocKind.PDF:
+        from archiver.extract.pdf import links_in_pdf
+
+        return links_in_pdf(data, path, hosts)
+    if kind is DocKind.DOCX:
+        from archiver.extract.docx import links_in_docx
+
+        return links_in_docx(data, path, hosts)
+    if kind is DocKind.HTML:
+        from archiver.extract.html import links_in_html
+
+        return links_in_html(data, path, hosts)
+    if kind is DocKind.MARKDOWN:
+        from archiver.extract.markdown import links_in_markdown
+
+        return links_in_markdown(data, path, hosts)
+    from archiver.extract.text import links_in_text
+
+    return links_in_text(decode_text(data), path, hosts)

@@ -1,0 +1,101 @@
+"""DOCX: hyperlinks (external relationships) and URLs in the text, body first, then foot/endnotes.
+
+python-docx resolves a `w:hyperlink`'s relationship id to its target and gives each paragraph's
+runs and hyperlinks in order (`Paragraph.iter_inner_content`), which is what a position needs. It
+has no API for footnotes and endnotes, where translations put their sources, so those parts'
+XML is wrapped in the same `Paragraph` objects with the notes part as their story: hyperlinks
+there resolve through the notes part's own relationships.
+
+Positions: `found_in.line` is the paragraph number (1-based, in document order, table cells and
+text boxes included), footnote then endnote paragraphs numbered on after the body's; the column
+counts characters in that paragraph's text. A URL shown as the text of its own hyperlink is
+reported once, as the hyperlink. Old-style HYPERLINK field codes are not read (gap).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import docx
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.opc.exceptions import PackageNotFoundError
+from docx.oxml import parse_xml
+from docx.oxml.ns import qn
+from docx.text.hyperlink import Hyperlink
+from docx.text.paragraph import Paragraph
+
+from archiver.errors import ExtractError
+from archiver.extract.link import ArchiveHosts, Link, LinkSource, make_link
+from archiver.extract.urlscan import scan_urls
+from archiver.models import SourceSpan
+
+_NOTE_SKIP = ("separator", "continuationSeparator", "continuationNotice")
+
+
+class _Story:
+    """The parent python-docx objects ask for their package part (to resolve relationship ids)."""
+
+    def __init__(self, part: Any) -> None:
+        self.part = part
+
+
+def _paragraphs(document: Any) -> Iterator[Paragraph]:
+    body_story = _Story(document.part)
+    for p in document.element.body.iter(qn("w:p")):
+        yield Paragraph(p, body_story)
+    for rel in document.part.rels.values():
+        if rel.is_external or rel.reltype not in (RT.FOOTNOTES, RT.ENDNOTES):
+            continue
+        part = rel.target_part
+        element = getattr(part, "element", None)
+        if element is None:
+            element = parse_xml(part.blob)
+        story = _Story(part)
+        for note in element:
+            if note.get(qn("w:type")) in _NOTE_SKIP:
+                continue
+            for p in note.iter(qn("w:p")):
+                yield Paragraph(p, story)
+
+
+def _open(data: bytes, path: str) -> Any:
+    try:
+        return docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, OSError) as exc:
+        raise ExtractError(
+            f"{path}: the DOCX could not be read ({type(exc).__name__}: {exc}); "
+            "it is damaged or not a Word document: open and re-save it, or export it as PDF or text"
+        ) from exc
+
+
+def links_in_docx(data: bytes, path: str, hosts: ArchiveHosts) -> list[Link]:
+    document = _open(data, path)
+    links: list[Link] = []
+    try:
+        paragraphs = list(_paragraphs(document))
+        for number, paragraph in enumerate(paragraphs, start=1):
+            text = paragraph.text
+            covered: list[tuple[int, int]] = []
+            offset = 0
+            for item in paragraph.iter_inner_content():
+                item_text = item.text
+                if isinstance(item, Hyperlink) and item.address:
+                    url = item.address.strip()
+                    if url.lower().startswith(("http://", "https://")):
+                        if item.fragment:
+                            url = f"{url}#{item.fragment}"
+                        span = SourceSpan(path=path, line=number, column=offset + 1)
+                        links.append(make_link(url, span, LinkSource.HYPERLINK, hosts, context=text, text=item_text))
+                    covered.append((offset, offset + len(item_text)))
+                offset += len(item_text)
+            for found in scan_urls(text):
+                if any(start <= found.start < end for start, end in covered):
+                    continue
+                span = SourceSpan(path=path, line=number, column=found.start + 1)
+                links.append(make_link(found.url, span, LinkSource.PROSE, hosts, context=text))
+    except (KeyError, ValueError, SyntaxError) as exc:  # lxml's XMLSyntaxError is a SyntaxError
+        raise ExtractError(f"{path}: the DOCX is damaged ({type(exc).__name__}: {exc}); open and re-save it") from exc
+    return sorted(links, key=lambda link: (link.found_in.line, link.found_in.column))

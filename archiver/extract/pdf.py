@@ -1,0 +1,90 @@
+"""PDF: link annotations (/Link with a /URI action) and URLs in the page text, wrapped ones joined.
+
+pypdf (pure Python, already a dependency) gives both: the annotation dictionaries and each page's
+text in reading order. Its text layout breaks long URLs where the line was full, so page text is
+scanned with `join_wrapped` (see `urlscan._continues` for when a line-initial token is the rest of
+a URL and when it is the next word of the sentence).
+
+Positions: a PDF has no lines of its own, so `found_in.line` counts lines through the whole
+extracted text (pages in order, each page starting on a new line) and `Link.page` names the
+1-based page. An annotation is placed where its URL appears in the page text; when the page text
+does not show it (the link sits on words such as "source"), at the first line of its page, column 1.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from pypdf.generic import DictionaryObject
+
+from archiver.errors import ExtractError
+from archiver.extract.link import ArchiveHosts, Link, LinkSource, make_link
+from archiver.extract.text import links_in_text
+from archiver.extract.urlscan import LineIndex, line_context, normalise_newlines
+from archiver.models import SourceSpan
+
+# pypdf raises these besides its own errors on damaged files (bad xref offsets, truncated streams).
+_DAMAGE = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError)
+
+
+def _annotation_uris(page: DictionaryObject) -> list[str]:
+    uris: list[str] = []
+    annotations = page.get("/Annots")
+    if annotations is None:
+        return uris
+    for item in annotations.get_object():
+        annotation = item.get_object()
+        if not isinstance(annotation, DictionaryObject) or annotation.get("/Subtype") != "/Link":
+            continue
+        action = annotation.get("/A")
+        action = action.get_object() if action is not None else None
+        if isinstance(action, DictionaryObject) and action.get("/S") == "/URI" and action.get("/URI"):
+            uris.append(str(action["/URI"]).strip())
+    return uris
+
+
+def _read(data: bytes, path: str) -> list[tuple[str, list[str]]]:
+    """Each page's text and annotation URIs; damage becomes ExtractError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pypdf warns about repairable damage; we report only failure
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise ExtractError(f"{path}: the PDF is encrypted; save an unencrypted copy and check that")
+            pages = [(page.extract_text() or "", _annotation_uris(page)) for page in reader.pages]
+    except ExtractError:
+        raise
+    except _DAMAGE as exc:
+        raise ExtractError(
+            f"{path}: the PDF could not be read ({type(exc).__name__}: {exc}); "
+            "it is damaged or not a PDF: re-export it, or check its text form instead"
+        ) from exc
+    if not pages:
+        raise ExtractError(f"{path}: the PDF has no pages that could be read; it is damaged: re-export it")
+    return pages
+
+
+def links_in_pdf(data: bytes, path: str, hosts: ArchiveHosts) -> list[Link]:
+    links: list[tuple[int, int, int, Link]] = []
+    line_offset = 0
+    for number, (raw_text, uris) in enumerate(_read(data, path), start=1):
+        text = normalise_newlines(raw_text)
+        for link in links_in_text(text, path, hosts, join_wrapped=True, line_offset=line_offset, page=number):
+            links.append((link.found_in.line, link.found_in.column, 0, link))
+        index = LineIndex(text)
+        for uri in uris:
+            if not uri.lower().startswith(("http://", "https://")):
+                continue
+            at = text.find(uri)
+            if at < 0:
+                at = text.find(uri[:24]) if len(uri) >= 24 else -1
+            line, column = index.position(at) if at >= 0 else (1, 1)
+            context = line_context(index, line, uri) if at >= 0 else ""
+            span = SourceSpan(path=path, line=line + line_offset, column=column)
+            link = make_link(uri, span, LinkSource.ANNOTATION, hosts, context=context, page=number)
+            links.append((span.line, span.column, 1, link))
+        line_offset += text.count("\n") + (0 if text.endswith("\n") else 1)
+    return [link for *_key, link in sorted(links, key=lambda item: item[:3])]
