@@ -2,6 +2,7 @@
 
     ArchiverError
     ├── UsageError              bad command-line input (exit 3)
+    │   └── UnknownCaptureError no capture (or more than one) matches an ID or prefix
     ├── ConfigError             a bad config file or value (exit 3)
     ├── InvalidURLError         a URL we refuse to fetch, with the reason
     ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
@@ -13,7 +14,8 @@
     │   └── ArchiveLockedError  another archiver process holds the archive
     ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
     ├── ExtractError            a document could not be read for citations
-    └── ScheduleError           the scheduler could not start or persist its job
+    ├── ScheduleError           the scheduler could not start or persist its job
+    └── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
 
 Third-party errors (httpx, warcio, sqlite3, zipfile) are translated at the seam where they are
 raised, so callers handle only these. Every message says what happened and what to do next.
@@ -30,6 +32,20 @@ class ArchiverError(Exception):
 
 class UsageError(ArchiverError):
     """The command line asked for something that cannot be done."""
+
+
+class UnknownCaptureError(UsageError):
+    """No capture, or more than one, matches the ID (or ID prefix) asked for."""
+
+    def __init__(self, wanted: str, matches: tuple[str, ...] = ()) -> None:
+        if matches:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            message = f"capture ID {wanted!r} is ambiguous ({len(matches)} match: {shown}); give more characters"
+        else:
+            message = f"no capture with ID {wanted!r}; `archiver history URL` lists the IDs of a URL's captures"
+        super().__init__(message)
+        self.wanted = wanted
+        self.matches = matches
 
 
 class ConfigError(ArchiverError):
@@ -110,3 +126,7 @@ class ExtractError(ArchiverError):
 
 class ScheduleError(ArchiverError):
     """The scheduler could not be started or its job store used."""
+
+
+class RunInterrupted(ArchiverError):
+    """A run stopped early because it was asked to (SIGTERM/SIGINT); the scheduler catches it up."""

@@ -1,0 +1,344 @@
+"""The index: `archive/index.sqlite3`, a rebuildable SQLite view of what the WARCs hold.
+
+Why stdlib sqlite3 and not an ORM: the schema is a handful of tables queried by a handful of
+statements, and the one thing that must be right is that schema changes are named, applied once,
+and atomic. So migrations are a plain list (`MIGRATIONS`) of named steps; each is applied in one
+`BEGIN IMMEDIATE` transaction together with its row in the `migrations` table, so a failure leaves
+neither a half-made table nor a record of having run (sqlite-utils' `migrations.py` pattern). Later
+features append their step to the list; never edit or reorder one that has shipped.
+
+The WARCs are the truth (DESIGN.md): `rebuild_index` recreates the captures table from the
+metadata records alone, into a temporary file renamed over the old index. WAL mode lets a reader
+(`history`, `show`) run while a capture run writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archiver.errors import StoreError, UnknownCaptureError
+from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
+from archiver.warcread import iter_captures
+
+if TYPE_CHECKING:
+    from archiver.warcstore import RecoveryReport
+
+Step = tuple[str, ...] | Callable[[sqlite3.Connection], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A named schema change: SQL statements, or a function given the connection (in a transaction)."""
+
+    name: str
+    step: Step
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "0001_captures",
+        (
+            """
+            CREATE TABLE captures (
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                final_url TEXT,
+                status INTEGER,
+                redirects TEXT NOT NULL,
+                fetched_at TEXT NOT NULL,
+                content_type TEXT,
+                payload_sha256 TEXT,
+                payload_size INTEGER,
+                text_sha256 TEXT,
+                title TEXT,
+                warc_file TEXT,
+                warc_offset INTEGER,
+                warc_length INTEGER,
+                error_kind TEXT,
+                error_message TEXT,
+                truncated TEXT,
+                ip_address TEXT,
+                encoding TEXT,
+                text_error TEXT,
+                revisit_of TEXT,
+                elapsed_ms INTEGER
+            )
+            """,
+            "CREATE INDEX captures_url ON captures (url, fetched_at)",
+            "CREATE INDEX captures_final_url ON captures (final_url, fetched_at)",
+            "CREATE INDEX captures_payload ON captures (payload_sha256)",
+            "CREATE INDEX captures_warc_file ON captures (warc_file)",
+        ),
+    ),
+]
+
+_COLUMNS = (
+    "id url final_url status redirects fetched_at content_type payload_sha256 payload_size text_sha256 title "
+    "warc_file warc_offset warc_length error_kind error_message truncated ip_address encoding text_error "
+    "revisit_of elapsed_ms"
+).split()
+_INSERT = f"INSERT OR REPLACE INTO captures ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM captures"
+
+
+def _stamp(moment: datetime) -> str:
+    # Fixed width, always with microseconds, so text order is time order.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _row(capture: Capture) -> tuple[Any, ...]:
+    warc, error = capture.warc, capture.error
+    return (
+        capture.id,
+        capture.url,
+        capture.final_url,
+        capture.status,
+        json.dumps([{"url": h.url, "status": h.status, "location": h.location} for h in capture.redirects]),
+        _stamp(capture.fetched_at),
+        capture.content_type,
+        capture.payload_sha256,
+        capture.payload_size,
+        capture.text_sha256,
+        capture.title,
+        None if warc is None else warc.file,
+        None if warc is None else warc.offset,
+        None if warc is None else warc.length,
+        None if error is None else error.kind.value,
+        None if error is None else error.message,
+        None if capture.truncated is None else capture.truncated.value,
+        capture.ip_address,
+        capture.encoding,
+        capture.text_error,
+        capture.revisit_of,
+        capture.elapsed_ms,
+    )
+
+
+def _capture(row: sqlite3.Row) -> Capture:
+    return Capture(
+        id=row["id"],
+        url=row["url"],
+        final_url=row["final_url"],
+        status=row["status"],
+        redirects=tuple(Hop(h["url"], h["status"], h.get("location")) for h in json.loads(row["redirects"])),
+        fetched_at=datetime.fromisoformat(row["fetched_at"].replace("Z", "+00:00")),
+        content_type=row["content_type"],
+        payload_sha256=row["payload_sha256"],
+        payload_size=row["payload_size"],
+        text_sha256=row["text_sha256"],
+        title=row["title"],
+        warc=None
+        if row["warc_file"] is None
+        else WarcLocation(row["warc_file"], row["warc_offset"], row["warc_length"]),
+        error=None if row["error_kind"] is None else Failure(ErrorKind(row["error_kind"]), row["error_message"] or ""),
+        truncated=None if row["truncated"] is None else Truncation(row["truncated"]),
+        ip_address=row["ip_address"],
+        encoding=row["encoding"],
+        text_error=row["text_error"],
+        revisit_of=row["revisit_of"],
+        elapsed_ms=row["elapsed_ms"],
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Index:
+    """One SQLite file; thread-safe (one connection behind a lock)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        migrations: Iterable[Migration] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.RLock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable enough, the WARCs are the truth
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the index {path}: {exc}; `archiver index rebuild` recreates it") from exc
+        try:
+            self.migrate(MIGRATIONS if migrations is None else migrations)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"the index {self.path} is busy or unusable: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return list(self._db.execute(sql, params))
+            except sqlite3.Error as exc:
+                raise StoreError(f"index query failed on {self.path}: {exc}") from exc
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def migrate(self, migrations: Iterable[Migration]) -> list[str]:
+        """Apply the migrations not yet recorded, each in its own transaction; return their names."""
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            applied: list[str] = []
+            for migration in migrations:
+                with self._transaction() as db:
+                    if db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.name,)).fetchone():
+                        continue
+                    try:
+                        if callable(migration.step):
+                            migration.step(db)
+                        else:
+                            for statement in migration.step:
+                                db.execute(statement)
+                    except sqlite3.Error as exc:
+                        raise StoreError(
+                            f"index migration {migration.name} failed on {self.path}: {exc}; nothing of it was kept"
+                        ) from exc
+                    db.execute(
+                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                        (migration.name, _stamp(self._clock())),
+                    )
+                    applied.append(migration.name)
+            return applied
+
+    def applied_migrations(self) -> list[str]:
+        return [r["name"] for r in self._query("SELECT name FROM migrations ORDER BY rowid")]
+
+    # -- captures --------------------------------------------------------------------------
+
+    def add_capture(self, capture: Capture) -> None:
+        """Insert (or replace, by ID) one capture: idempotent, so recovery can re-add what it finds."""
+        self.add_captures([capture])
+
+    def add_captures(self, captures: Iterable[Capture]) -> int:
+        count = 0
+        with self._transaction() as db:
+            for capture in captures:
+                db.execute(_INSERT, _row(capture))
+                count += 1
+        return count
+
+    def get_capture(self, wanted: str) -> Capture:
+        """The capture with this ID, or the only one whose ID starts with it."""
+        rows = self._query(f"{_SELECT} WHERE id = ?", (wanted,))
+        if not rows and wanted:
+            pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._query(f"{_SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
+        if len(rows) != 1:
+            raise UnknownCaptureError(wanted, tuple(r["id"] for r in rows))
+        return _capture(rows[0])
+
+    def history(self, url: str) -> list[Capture]:
+        """Every capture asked for as `url` or ending on it, newest first."""
+        rows = self._query(f"{_SELECT} WHERE url = ? OR final_url = ? ORDER BY fetched_at DESC, id DESC", (url, url))
+        return [_capture(r) for r in rows]
+
+    def latest_capture(self, url: str) -> Capture | None:
+        """The newest complete, stored capture of `url` (the baseline for a revisit record)."""
+        rows = self._query(
+            f"{_SELECT} WHERE (url = ? OR final_url = ?) AND error_kind IS NULL AND status IS NOT NULL "
+            "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
+            "ORDER BY fetched_at DESC, id DESC LIMIT 1",
+            (url, url),
+        )
+        return _capture(rows[0]) if rows else None
+
+    def all_captures(self) -> list[Capture]:
+        return [_capture(r) for r in self._query(f"{_SELECT} ORDER BY fetched_at, id")]
+
+    def captures_in(self, file: str) -> list[Capture]:
+        return [_capture(r) for r in self._query(f"{_SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
+
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM captures")[0][0])
+
+    def remove_captures_in(self, file: str) -> int:
+        """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`)."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM captures WHERE warc_file = ?", (file,)).rowcount
+
+    def sync_file(self, file: str, captures: Iterable[Capture]) -> None:
+        """Make the rows of one WARC file exactly the captures its metadata records hold."""
+        kept = list(captures)
+        ids = {c.id for c in kept}
+        with self._transaction() as db:
+            stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
+            for capture_id in stale:
+                if capture_id not in ids:
+                    db.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+            for capture in kept:
+                db.execute(_INSERT, _row(capture))
+
+    def apply_recovery(self, report: RecoveryReport) -> None:
+        """Make the index agree with what `WarcStore.recover()` kept and dropped."""
+        for recovered in report.files:
+            if recovered.valid:
+                self.sync_file(recovered.name, recovered.captures)
+            else:
+                self.remove_captures_in(recovered.name)
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (before copying or replacing it)."""
+        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def rebuild_index(paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now) -> Index:
+    """Recreate `index.sqlite3` from the WARC metadata records alone; returns it opened.
+
+    Built in a temporary file and renamed over the old index, so a failure leaves the old one. Close
+    every other connection to the index first: an open connection would keep the replaced file.
+    """
+    temp = paths.root / f".index.sqlite3.rebuild-{os.getpid()}"
+    for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+        leftover.unlink(missing_ok=True)
+    fresh = Index(temp, clock=clock)
+    try:
+        fresh.add_captures(iter_captures(paths.root))
+        fresh.checkpoint()
+        fresh._db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        fresh.close()
+    # A stale WAL beside the new file would be replayed into it: remove the old index's first.
+    for stale in (Path(f"{paths.index}-wal"), Path(f"{paths.index}-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(temp, paths.index)
+    return Index(paths.index, clock=clock)
