@@ -46,6 +46,16 @@ def looks_like_guid(text: str) -> bool:
     return bool(_MODERN_GUID.match(text) or _LEGACY_GUID.match(text))
 
 
+def _canonicalises_to_guid(segment: str) -> bool:
+    """perma.cc/{x} canonicalises what it is given (perma.cc/a2b3c4d5 answers 301 to /A2B3-C4D5).
+
+    Generated GUIDs never start with four letters (Perma redraws those), which keeps site pages
+    such as perma.cc/settings from being taken for GUIDs.
+    """
+    canonical = canonical_guid(segment)
+    return bool(_MODERN_GUID.match(canonical)) and not canonical[:4].isalpha()
+
+
 def _perma(raw: str, guid: str, site_url: str) -> ArchiveRef:
     canonical = canonical_guid(guid)
     return ArchiveRef(kind=ArchiveKind.PERMA, raw=raw, uri=f"{site_url.rstrip('/')}/{canonical}", guid=canonical)
@@ -85,7 +95,7 @@ def parse_archive_ref(
     wayback_hosts = {*WAYBACK_HOSTS, urlsplit(wayback_url).netloc.lower()}
     if netloc in perma_hosts:
         segment = parts.path.strip("/")
-        if segment and "/" not in segment and looks_like_guid(segment):
+        if segment and "/" not in segment and (looks_like_guid(segment) or _canonicalises_to_guid(segment)):
             return _perma(raw, segment, perma_site_url)
         return None
     if netloc in wayback_hosts:

@@ -141,6 +141,7 @@ def memento_to_dict(memento: Memento) -> dict[str, Any]:
         "mirror_file": memento.mirror_file,
         "mirror_sha256": memento.mirror_sha256,
         "title": memento.title,
+        "problems": list(memento.problems),
         "capture": None if memento.capture is None else capture_to_dict(memento.capture),
     }
 

@@ -93,6 +93,14 @@ def judge(
             f"{memento.substitute_days:.1f} days from the cited archive's date."
         )
 
+    if memento is not None and memento.problems:
+        levels.append(Overall.WARN)
+        reasons.append(
+            "The archive file failed its integrity checks ("
+            + "; ".join(memento.problems[:3])
+            + "): its content may not be what the archive stored."
+        )
+
     if live is not None and archive_verdict is not ArchiveVerdict.NONE:
         levels.append(_level(policy.drift, drift.verdict.value))
         similarity = "n/a" if drift.similarity is None else f"{drift.similarity:.2f}"

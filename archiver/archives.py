@@ -1,0 +1,238 @@
+"""Archives behind one small protocol: `resolve` a reference, then `retrieve` its content.
+
+Why two steps: resolving answers *which URL was archived, and when* (cheap, often key-free), and
+that alone decides `ok` against `mismatch`; retrieving the content (a download, a raw snapshot) is
+slower, may need a key, and may fail on its own. One module per archive (`perma`, `wayback`)
+implements the protocol; this module holds the protocol, the dispatch by `ArchiveKind`, the
+generic RFC 7089 Memento archive for any other URI-M, and the pure helpers every archive needs
+(Memento headers, Cloudflare challenges, the `ok`/`mismatch` judgement).
+
+Archives never raise for what an archive answered: a refusal, a challenge, a 404 or a dead host
+is an `ArchiveVerdict` with a reason on the Memento, because why an archived copy could not be
+had is provenance. Content fetched from an archive's replay (Wayback `id_`, a URI-M) goes through
+the `Capturer`, so it is stored and hashed like any capture of ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+import httpx
+
+from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
+from archiver.urls import same_resource
+
+# Enough of a body to recognise a challenge page without downloading a whole replay page.
+SNIFF_BYTES = 64 * 1024
+
+_LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]+)*)")
+_LINK_PARAM = re.compile(r";\s*([A-Za-z0-9_*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
+_CHALLENGE_MARKERS = (
+    b"challenge-platform",
+    b"cf-chl-",
+    b"cf_chl_",
+    b"<title>just a moment...</title>",
+    b"attention required! | cloudflare",
+    b"checking your browser before accessing",
+    b"enable javascript and cookies to continue",
+)
+
+
+class Capturer(Protocol):
+    """Fetches a URL and stores it as one of our captures (the capture engine implements it)."""
+
+    async def capture(self, url: str) -> Capture: ...
+
+
+class Archive(Protocol):
+    """One archive service. Neither method raises for what the archive answered."""
+
+    async def resolve(self, ref: ArchiveRef) -> Memento:
+        """What the reference archived and when; the verdict says whether that could be learnt."""
+        ...
+
+    async def retrieve(self, memento: Memento) -> Memento:
+        """The memento with `capture` filled, or with verdict metadata_only/unavailable and why."""
+        ...
+
+
+def link_relations(header: str | None) -> dict[str, str]:
+    """RFC 8288 `Link` header to {rel: first target}; a multi-valued rel counts for each value.
+
+    Perma writes `rel=original` unquoted, the Wayback Machine `rel="original"`: both are read.
+    """
+    found: dict[str, str] = {}
+    if not header:
+        return found
+    for match in _LINK_VALUE.finditer(header):
+        target, params = match.group(1).strip(), match.group(2)
+        for name, value in _LINK_PARAM.findall(params):
+            if name.lower() != "rel":
+                continue
+            for rel in value.strip('"').split():
+                found.setdefault(rel.lower(), target)
+    return found
+
+
+def http_datetime(value: str | None) -> datetime | None:
+    """An RFC 7231 HTTP date (as in `Memento-Datetime`) as aware UTC, or None when absent/invalid."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_start: bytes) -> bool:
+    """A Cloudflare-style bot challenge: the service may be fine, we were just not let in.
+
+    Cloudflare marks its managed challenges with `cf-mitigated: challenge`; older or other walls
+    only show an HTML page (usually 403 or 503, sometimes 200), recognised by its markers.
+    """
+    mitigated = headers.get("cf-mitigated") or headers.get("Cf-Mitigated") or ""
+    if mitigated.strip().lower() == "challenge":
+        return True
+    if status not in (200, 403, 429, 503):
+        return False
+    lowered = body_start[:SNIFF_BYTES].lower()
+    return any(marker in lowered for marker in _CHALLENGE_MARKERS)
+
+
+async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> bytes:
+    """The first `limit` bytes of a streamed response body (decoded), without reading the rest."""
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data.extend(chunk)
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
+
+
+def describe_error(exc: httpx.HTTPError) -> str:
+    """An httpx error as words (their str() is sometimes empty)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def judge(memento: Memento, cited_url: str) -> ArchiveVerdict:
+    """The archive verdict of a memento for the URL a document cites.
+
+    `mismatch` wins over `ok` and `metadata_only`: an archive of another URL is wrong whether or
+    not its content could be had. Other verdicts stand: without an original URL there is nothing
+    to compare. The comparison rules (scheme, host case, IDNA, default port, trailing slash,
+    fragment, percent-encoding) are `urls.same_resource`.
+    """
+    if memento.verdict not in (ArchiveVerdict.OK, ArchiveVerdict.METADATA_ONLY):
+        return memento.verdict
+    if memento.original_url is None:
+        return memento.verdict
+    if not same_resource(memento.original_url, cited_url):
+        return ArchiveVerdict.MISMATCH
+    return memento.verdict
+
+
+def unavailable(memento: Memento, reason: str) -> Memento:
+    return dataclasses.replace(memento, verdict=ArchiveVerdict.UNAVAILABLE, reason=reason)
+
+
+class MementoArchive:
+    """Any RFC 7089 Memento (URI-M): `GET` it and read `Memento-Datetime` and `Link rel="original"`.
+
+    The GET follows redirects because a URI-M may forward to the nearest memento (the datetime
+    and original of the landing page are what counts). Only the start of the body is read, to
+    recognise a challenge page; the content itself is fetched through the capturer on retrieve.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, capturer: Capturer) -> None:
+        self._client = client
+        self._capturer = capturer
+
+    async def resolve(self, ref: ArchiveRef) -> Memento:
+        base = Memento(ref=ref, verdict=ArchiveVerdict.OK, original_url=None, datetime=None, obtained_via="memento")
+        try:
+            async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
+                start = await read_start(response)
+        except httpx.HTTPError as exc:
+            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)}); try again later")
+        if is_challenge(response.status_code, response.headers, start):
+            return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")
+        if response.status_code in (404, 410):
+            return dataclasses.replace(
+                base, verdict=ArchiveVerdict.NOT_FOUND, reason=f"{ref.uri} answered HTTP {response.status_code}"
+            )
+        if response.status_code >= 400:
+            return unavailable(base, f"{ref.uri} answered HTTP {response.status_code}")
+        moment = http_datetime(response.headers.get("memento-datetime"))
+        original = link_relations(response.headers.get("link")).get("original")
+        if moment is None or original is None:
+            return unavailable(
+                base,
+                f'{ref.uri} is not a Memento: it sent no Memento-Datetime and Link rel="original" headers, '
+                "so what it archived and when cannot be told",
+            )
+        return dataclasses.replace(base, original_url=original, datetime=moment)
+
+    async def retrieve(self, memento: Memento) -> Memento:
+        if memento.verdict is not ArchiveVerdict.OK:
+            return memento
+        capture = await self._capturer.capture(memento.ref.uri)
+        return content_verdict(memento, capture, memento.ref.uri)
+
+
+def content_verdict(memento: Memento, capture: Capture, what: str) -> Memento:
+    """A memento with the capture of its content: `ok` on a 2xx response, else why not."""
+    with_capture = dataclasses.replace(memento, capture=capture)
+    if capture.error is not None:
+        return unavailable(with_capture, f"{what} could not be fetched: {capture.error.message}")
+    if capture.status is None or not 200 <= capture.status < 300:
+        if capture.status in (404, 410):
+            return dataclasses.replace(
+                with_capture, verdict=ArchiveVerdict.NOT_FOUND, reason=f"{what} answered HTTP {capture.status}"
+            )
+        return unavailable(with_capture, f"{what} answered HTTP {capture.status}")
+    return with_capture
+
+
+class Archives:
+    """Dispatch by `ArchiveKind` to the archive that handles it."""
+
+    def __init__(self, archives: Mapping[ArchiveKind, Archive]) -> None:
+        self._archives = dict(archives)
+
+    def _for(self, kind: ArchiveKind) -> Archive | None:
+        return self._archives.get(kind)
+
+    async def resolve(self, ref: ArchiveRef) -> Memento:
+        archive = self._for(ref.kind)
+        if archive is None:
+            return Memento(
+                ref=ref,
+                verdict=ArchiveVerdict.UNAVAILABLE,
+                original_url=None,
+                datetime=None,
+                obtained_via="none",
+                reason=f"no archive is configured for {ref.kind.value} references",
+            )
+        return await archive.resolve(ref)
+
+    async def retrieve(self, memento: Memento) -> Memento:
+        archive = self._for(memento.ref.kind)
+        if archive is None:
+            return memento
+        return await archive.retrieve(memento)
+
+    async def mirror(self, ref: ArchiveRef) -> Memento:
+        """Resolve, then retrieve the content when resolving succeeded."""
+        memento = await self.resolve(ref)
+        if memento.verdict is not ArchiveVerdict.OK:
+            return memento
+        return await self.retrieve(memento)
