@@ -77,9 +77,11 @@ class WaybackConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
-    equivalent: float = _s(0.98, "Similarity at or above which two texts are 'equivalent'.")
-    minor: float = _s(0.80, "Similarity at or above which a change is 'minor' (else 'major').")
-    replaced: float = _s(0.30, "Similarity below which the page is 'replaced' by another one.")
+    equivalent: float = _s(
+        1.0, "Similarity at or above which texts are 'equivalent'; 1.0: only time stamps and edge chrome may differ."
+    )
+    minor: float = _s(0.88, "Share of text kept at or above which a change is 'minor' (else 'major').")
+    replaced: float = _s(0.25, "Share of text kept below which the page is 'replaced' by another one.")
     title_replaced: float = _s(0.30, "Title similarity below which, with low text similarity, a page is 'replaced'.")
     max_excerpts: int = _s(5, "Changed paragraphs quoted in a report, per comparison.")
 
