@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import StoreError, UnknownCaptureError
-from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
+from archiver.jsonform import memento_to_dict
+from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Memento, Truncation, WarcLocation
 from archiver.warcread import iter_captures
 
 if TYPE_CHECKING:
@@ -77,6 +78,29 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX captures_final_url ON captures (final_url, fetched_at)",
             "CREATE INDEX captures_payload ON captures (payload_sha256)",
             "CREATE INDEX captures_warc_file ON captures (warc_file)",
+        ),
+    ),
+    Migration(
+        "0002_mementos",
+        (
+            """
+            CREATE TABLE mementos (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                ref TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                verdict TEXT NOT NULL,
+                original_url TEXT,
+                memento_datetime TEXT,
+                obtained_via TEXT NOT NULL,
+                capture_id TEXT,
+                mirror_file TEXT,
+                mirror_sha256 TEXT,
+                recorded_at TEXT NOT NULL,
+                document TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX mementos_ref ON mementos (ref, recorded_at)",
+            "CREATE INDEX mementos_original ON mementos (original_url)",
         ),
     ),
 ]
@@ -315,6 +339,37 @@ class Index:
                 self.sync_file(recovered.name, recovered.captures)
             else:
                 self.remove_captures_in(recovered.name)
+
+    def add_memento(self, memento: Memento) -> None:
+        """Record what an archive said about a reference (the whole memento, as JSON)."""
+        document = memento_to_dict(memento)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO mementos (ref, kind, verdict, original_url, memento_datetime, obtained_via, capture_id,"
+                " mirror_file, mirror_sha256, recorded_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    memento.ref.uri,
+                    memento.ref.kind.value,
+                    memento.verdict.value,
+                    memento.original_url,
+                    document["datetime"],
+                    memento.obtained_via,
+                    None if memento.capture is None else memento.capture.id,
+                    memento.mirror_file,
+                    memento.mirror_sha256,
+                    _stamp(self._clock()),
+                    json.dumps(document, ensure_ascii=False, sort_keys=True),
+                ),
+            )
+
+    def mementos(self, ref_uri: str | None = None) -> list[dict[str, Any]]:
+        """Recorded mementos (newest first) as their JSON documents, for one reference or all."""
+        sql = "SELECT document FROM mementos"
+        params: tuple[Any, ...] = ()
+        if ref_uri is not None:
+            sql += " WHERE ref = ?"
+            params = (ref_uri,)
+        return [json.loads(row["document"]) for row in self._query(sql + " ORDER BY seq DESC", params)]
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before copying or replacing it)."""

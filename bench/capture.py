@@ -1,0 +1,187 @@
+"""Benchmark of the capture engine (issue 2), with wget --warc-file as the comparison.
+
+Case 1: 2,000 pages of 10 KB from a local server spread over 20 host addresses
+(127.0.0.2 ... 127.0.0.21), captured by archiver and, in the same run, by Debian's wget writing a
+WARC. Prints pages/s for both, the ratio, and archiver's peak RSS. Target: >= 5x wget, RSS < 200 MB.
+
+Case 2: one 1 GiB body streamed and archived: peak RSS (target < 100 MB) and throughput against
+`sha256sum` over the same bytes (target: at least half its speed).
+
+Each side runs in its own process, so peak RSS is that side's alone.
+Usage: .venv/bin/python bench/capture.py [--pages 2000] [--hosts 20] [--big-mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PATTERN = bytes(range(256)) * 4096
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int, size: int = 10240) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "pageserver.py"), "--port", str(port), "--size", str(size)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def run_ours(urls_file: Path, archive: Path, concurrency: int, host_concurrency: int) -> dict[str, float]:
+    """Runs in a child process: capture the URL list, report time, count and peak RSS."""
+    sys.path.insert(0, str(HERE.parent))
+    from archiver.capture import capture_urls
+    from archiver.config import load_config
+
+    urls = urls_file.read_text().split()
+    config = load_config(
+        None,
+        {
+            "archive_dir": str(archive),
+            "fetch": {
+                "allow_private_networks": True,
+                "host_interval": 0.0,
+                "concurrency": concurrency,
+                "host_concurrency": host_concurrency,
+                "max_body_bytes": 2 * 1024**3,
+                "max_decoded_bytes": 2 * 1024**3,
+                "deadline": 600.0,
+            },
+        },
+    )
+    start = time.perf_counter()
+    captures = asyncio.run(capture_urls(urls, config))
+    elapsed = time.perf_counter() - start
+    failed = [c for c in captures if not c.ok or c.status != 200]
+    return {
+        "seconds": elapsed,
+        "count": len(captures),
+        "failed": len(failed),
+        "first_error": str(failed[0].error) if failed else "",
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "payload_sha256": captures[0].payload_sha256 or "",
+    }
+
+
+def child(args: list[str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def wget_run(urls_file: Path, workdir: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["wget", "-q", "--warc-file", str(workdir / "wget"), "-i", str(urls_file), "-O", "/dev/null"],
+        check=False,
+        cwd=workdir,
+    )
+    return time.perf_counter() - start
+
+
+def case_pages(pages: int, hosts: int) -> None:
+    port = free_port()
+    server = start_server(port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            urls = [f"http://127.0.0.{2 + i % hosts}:{port}/page/{i}" for i in range(pages)]
+            urls_file = work / "urls.txt"
+            urls_file.write_text("\n".join(urls) + "\n")
+            if shutil.which("wget"):
+                wget_s = wget_run(urls_file, work)
+            else:
+                wget_s = float("nan")
+                print("wget is not installed (apt-get install wget): no comparison")
+            ours = child(["pages", str(urls_file), str(work / "archive")])
+            ours_rate = ours["count"] / ours["seconds"]
+            wget_rate = pages / wget_s
+            warc_bytes = sum(f.stat().st_size for f in (work / "archive" / "warcs").glob("*.warc.gz"))
+            print(f"case 1: {pages} pages of 10 KB over {hosts} loopback hosts")
+            print(
+                f"  archiver   {ours['seconds']:7.2f} s  {ours_rate:8.1f} pages/s"
+                f"  peak RSS {ours['peak_rss_mb']:.1f} MB"
+                f"  failed {int(ours['failed'])} {ours['first_error']}"
+            )
+            print(f"  wget       {wget_s:7.2f} s  {wget_rate:8.1f} pages/s")
+            print(f"  ratio      {ours_rate / wget_rate:7.2f}x  (target >= 5x; RSS target < 200 MB)")
+            print(f"  archiver WARC bytes: {warc_bytes}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def case_big(mib: int) -> None:
+    size = mib * 1024 * 1024
+    port = free_port()
+    server = start_server(port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            url_file = work / "urls.txt"
+            url_file.write_text(f"http://127.0.0.1:{port}/big/{size}\n")
+            ours = child(["pages", str(url_file), str(work / "archive")])
+            # The same bytes, through sha256sum, read from a file written beforehand.
+            blob = work / "blob"
+            with blob.open("wb") as handle:
+                for _ in range(mib):
+                    handle.write(PATTERN)
+            start = time.perf_counter()
+            digest = subprocess.run(["sha256sum", str(blob)], check=True, capture_output=True, text=True).stdout
+            sha_s = time.perf_counter() - start
+            ours_mbs = mib / ours["seconds"]
+            sha_mbs = mib / sha_s
+            same = digest.split()[0] == ours["payload_sha256"]
+            print(f"case 2: one {mib} MiB body")
+            print(
+                f"  archiver   {ours['seconds']:7.2f} s  {ours_mbs:8.1f} MiB/s  peak RSS {ours['peak_rss_mb']:.1f} MB"
+                f"  (target < 100 MB)  digest matches sha256sum: {same}"
+            )
+            print(f"  sha256sum  {sha_s:7.2f} s  {sha_mbs:8.1f} MiB/s")
+            print(f"  ratio      {ours_mbs / sha_mbs:7.2f}  (target >= 0.5)")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _, _, _mode, urls_file, archive = sys.argv[:5]
+        result = run_ours(Path(urls_file), Path(archive), concurrency=64, host_concurrency=8)
+        print(json.dumps(result))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--skip-big", action="store_true")
+    args = parser.parse_args()
+    os.environ.pop("http_proxy", None)
+    case_pages(args.pages, args.hosts)
+    if not args.skip_big:
+        case_big(args.big_mib)
+
+
+if __name__ == "__main__":
+    main()
