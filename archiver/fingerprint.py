@@ -90,6 +90,8 @@ _BINARY_MAGIC = (
     b"RIFF",
     b"\x00\x00\x01\x00",
 )
+_SNIFF_RAW = 64 * 1024
+_SNIFF_DECODED = 64 * 1024
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
@@ -172,6 +174,21 @@ def _read(payload: IO[bytes] | bytes | Body, content_encoding: str | None, limit
     return decode_payload(stream, content_encoding, limit)
 
 
+def _head(payload: IO[bytes] | bytes | Body, content_encoding: str | None) -> bytes:
+    """The first ~1 KiB of the decoded payload, leaving a stream where it stood."""
+    if isinstance(payload, bytes):
+        raw = payload[:_SNIFF_RAW]
+    else:
+        stream = payload.open() if isinstance(payload, Body) else payload
+        start = stream.tell()
+        raw = stream.read(_SNIFF_RAW)
+        stream.seek(start)
+    try:
+        return decode_payload(io.BytesIO(raw), content_encoding, _SNIFF_DECODED)[:1024]
+    except DecodeError:
+        return b""
+
+
 def visible_text(html: str) -> tuple[str, str | None]:
     """(normalised visible text, normalised title or None) of an HTML document."""
     tree = LexborHTMLParser(html)
@@ -215,6 +232,11 @@ def fingerprint(
     head_kind = payload_kind(content_type, b"") if media_type(content_type) else None
     if head_kind is PayloadKind.BINARY:
         return Fingerprint(PayloadKind.BINARY, None, None, None, None)
+    if head_kind is None or payload_kind(content_type, b"\x00") is PayloadKind.BINARY:
+        # Untyped or octet-stream: sniff the first decoded bytes before reading the whole payload, so
+        # a 1 GiB download is not pulled into memory only to be found binary.
+        if payload_kind(None, _head(payload, content_encoding)) is PayloadKind.BINARY:
+            return Fingerprint(PayloadKind.BINARY, None, None, None, None)
     try:
         data = _read(payload, content_encoding, max_decoded_bytes)
     except DecodeError as exc:
