@@ -18,6 +18,7 @@ __all__ = [
     "Link",
     "LinkSource",
     "detect_kind",
+    "document_text",
     "extract_links",
     "scan_urls",
 ]
@@ -58,3 +59,18 @@ def extract_links(
     from archiver.extract.text import links_in_text
 
     return links_in_text(decode_text(data), path, hosts)
+
+
+def document_text(data: bytes, path: str, kind: DocKind | None = None) -> str:
+    """The document's text as a reader sees it (markup left in for HTML and Markdown: a title is
+    still found in it). Used to check that an archived page's title appears in the citing text."""
+    kind = kind or detect_kind(data, path)
+    if kind is DocKind.PDF:
+        from archiver.extract.pdf import text_of_pdf
+
+        return text_of_pdf(data, path)
+    if kind is DocKind.DOCX:
+        from archiver.extract.docx import text_of_docx
+
+        return text_of_docx(data, path)
+    return decode_text(data)

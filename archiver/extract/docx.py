@@ -71,6 +71,11 @@ def _open(data: bytes, path: str) -> Any:
         ) from exc
 
 
+def text_of_docx(data: bytes, path: str) -> str:
+    """The document's text, one paragraph a line, notes after the body."""
+    return "\n".join(paragraph.text for paragraph in _paragraphs(_open(data, path)))
+
+
 def links_in_docx(data: bytes, path: str, hosts: ArchiveHosts) -> list[Link]:
     document = _open(data, path)
     links: list[Link] = []

@@ -67,6 +67,11 @@ def _read(data: bytes, path: str) -> list[tuple[str, list[str]]]:
     return pages
 
 
+def text_of_pdf(data: bytes, path: str) -> str:
+    """The PDF's text, page after page (for checking that a cited title appears in it)."""
+    return "\n".join(normalise_newlines(text) for text, _ in _read(data, path))
+
+
 def links_in_pdf(data: bytes, path: str, hosts: ArchiveHosts) -> list[Link]:
     links: list[tuple[int, int, int, Link]] = []
     line_offset = 0
