@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from archiver import store_ops
+from archiver import cli_check, store_ops
 from archiver.capture import capture_urls
 from archiver.cliopts import (
     ArchiveDirOpt,
@@ -134,6 +134,7 @@ def index_rebuild(config: ConfigOpt = None, archive_dir: ArchiveDirOpt = None) -
 
 
 # Command modules (cli_*.py) add their commands to `app` here, one line each: module.register(app).
+cli_check.register(app)
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ def judge(
     drift: Comparison,
     *,
     title_in_document: bool | None = None,
+    archive_checked: bool = True,
 ) -> Judgement:
     """Combine the three verdicts into one level; every level above pass comes with its reason."""
     levels: list[Overall] = []
@@ -78,15 +79,16 @@ def judge(
         levels.append(level)
         reasons.append(LIVE_WORDS[live].format(detail=live_detail or live.value))
 
-    a_level = _level(policy.archive, archive_verdict.value)
-    levels.append(a_level)
-    detail = (memento.reason if memento else None) or (memento.original_url if memento else None) or ""
-    if archive_verdict is ArchiveVerdict.MISMATCH and memento is not None and memento.original_url:
-        detail = memento.original_url
-    when = ""
-    if memento is not None and memento.datetime is not None:
-        when = f" as of {memento.datetime.date().isoformat()}"
-    reasons.append(ARCHIVE_WORDS[archive_verdict].format(detail=detail or archive_verdict.value, when=when))
+    if archive_checked:
+        a_level = _level(policy.archive, archive_verdict.value)
+        levels.append(a_level)
+        detail = (memento.reason if memento else None) or (memento.original_url if memento else None) or ""
+        if archive_verdict is ArchiveVerdict.MISMATCH and memento is not None and memento.original_url:
+            detail = memento.original_url
+        when = ""
+        if memento is not None and memento.datetime is not None:
+            when = f" as of {memento.datetime.date().isoformat()}"
+        reasons.append(ARCHIVE_WORDS[archive_verdict].format(detail=detail or archive_verdict.value, when=when))
     if memento is not None and memento.substitute_days is not None:
         reasons.append(
             f"Its content was taken from a substitute ({memento.obtained_via}), "
@@ -101,7 +103,7 @@ def judge(
             + "): its content may not be what the archive stored."
         )
 
-    if live is not None and archive_verdict is not ArchiveVerdict.NONE:
+    if live is not None and archive_checked and archive_verdict is not ArchiveVerdict.NONE:
         levels.append(_level(policy.drift, drift.verdict.value))
         similarity = "n/a" if drift.similarity is None else f"{drift.similarity:.2f}"
         reasons.append(

@@ -1,0 +1,75 @@
+"""`archiver check DOC...`: verify every citation of the documents; exit code for CI."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from archiver.check import CheckOptions, Document, check_documents, count_work
+from archiver.cliopts import (
+    ArchiveDirOpt,
+    ConfigOpt,
+    ExitCode,
+    FormatOpt,
+    OutputOpt,
+    emit,
+    load,
+    out_format,
+    progress_bar,
+)
+from archiver.errors import UsageError
+from archiver.models import Overall, Report
+from archiver.report import render
+
+
+def read_documents(paths: list[str]) -> list[Document]:
+    documents = []
+    for name in paths:
+        if name == "-":
+            documents.append(Document("-", sys.stdin.buffer.read()))
+            continue
+        try:
+            documents.append(Document(name, Path(name).read_bytes()))
+        except OSError as exc:
+            raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
+    return documents
+
+
+def exit_code(report: Report, strict: bool) -> ExitCode:
+    worst = {r.overall for r in report.results}
+    if Overall.FAIL in worst or (strict and Overall.WARN in worst):
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def check(
+    documents: Annotated[list[str], typer.Argument(metavar="DOC...", help="Documents to check ('-': stdin).")],
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 2).")] = False,
+    no_live: Annotated[bool, typer.Option("--no-live", help="Do not fetch the live pages.")] = False,
+    no_archive: Annotated[bool, typer.Option("--no-archive", help="Do not consult the archived copies.")] = False,
+    config: ConfigOpt = None,
+    archive_dir: ArchiveDirOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
+    cfg = load(config, archive_dir)
+    out = out_format(fmt, output)
+    docs = read_documents(documents)
+    options = CheckOptions(live=not no_live, archive=not no_archive)
+    bar, task = progress_bar(count_work(docs, cfg), "checking")
+    if bar is not None:
+        with bar:
+            report = asyncio.run(check_documents(docs, cfg, options, progress=lambda _: bar.advance(task)))
+    else:
+        report = asyncio.run(check_documents(docs, cfg, options))
+    emit(render(report, out, color=output is None and sys.stdout.isatty()), output)
+    raise typer.Exit(exit_code(report, strict))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(check)
