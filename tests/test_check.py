@@ -208,7 +208,8 @@ def test_html_robust_links_soft_404_and_blocked(world: World, tmp_path: Path) ->
     doc = tmp_path / "page.html"
     doc.write_text(
         f"""<html><body>
-<p><a href="{world.live}/soft" data-versionurl="{world.perma_site}/2FFF-2FFF" data-versiondate="2025-04-26">Soft story</a></p>
+<p><a href="{world.live}/soft" data-versionurl="{world.perma_site}/2FFF-2FFF"
+      data-versiondate="2025-04-26">Soft story</a></p>
 <p><a href="{world.live}/blocked">Blocked story</a> (<a href="{world.perma_site}/2GGG-2GGG">archived</a>)</p>
 <blockquote cite="{world.live}/same">Committee meets on AI</blockquote>
 </body></html>"""
