@@ -114,6 +114,8 @@ class Checker:
         self._rng = rng or random.Random()
         self._progress = progress
         self._live: dict[str, asyncio.Task[_Live]] = {}
+        self._probes: dict[str, asyncio.Task[CaptureResult]] = {}
+        self._main_text = True
         self._resolved: dict[str, asyncio.Task[Memento]] = {}
         self._retrieved: dict[str, asyncio.Task[Memento]] = {}
         self._archive_text: dict[str, Fingerprint] = {}
@@ -129,12 +131,21 @@ class Checker:
             self._live[url] = asyncio.ensure_future(self._fetch_live(url))
         return self._live[url]
 
+    def _probe(self, final_url: str) -> asyncio.Task[CaptureResult]:
+        """One made-up URL per directory: its answer speaks for every page in that directory."""
+        made_up = probe_url(final_url, self._rng)
+        base, leaf = made_up.rsplit("/", 1)
+        key = base + "/*" + (leaf[leaf.rfind(".") :] if "." in leaf else "")
+        if key not in self._probes:
+            self._probes[key] = asyncio.ensure_future(self.engine.capture_detailed(made_up))
+        return self._probes[key]
+
     async def _fetch_live(self, url: str) -> _Live:
-        result = await self.engine.capture_detailed(url, with_main_text=True)
+        result = await self.engine.capture_detailed(url, with_main_text=self._main_text)
         capture = result.capture
         probe = None
         if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
-            probe_result = await self.engine.capture_detailed(probe_url(capture.final_url, self._rng))
+            probe_result = await self._probe(capture.final_url)
             probe = (probe_result.capture, probe_result.fingerprint)
         verdict, reason = judge_live(capture, result.fingerprint, probe, result.headers)
         self._tick(url)
@@ -174,6 +185,8 @@ class Checker:
 
     async def check(self, documents: Sequence[Document], options: CheckOptions) -> list[CheckResult]:
         hosts = ArchiveHosts.from_config(self.config)
+        # Main text feeds drift only, which needs the archive side; it is the costliest extraction.
+        self._main_text = options.archive
         per_document: list[tuple[Document, list[Link]]] = [
             (doc, extract_links(doc.data, doc.path, hosts=hosts)) for doc in documents
         ]

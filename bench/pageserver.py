@@ -3,13 +3,14 @@
 It answers every GET with a page of `--size` bytes (keep-alive, Content-Length), or, for
 `/big/<n>`, streams n bytes of a fixed pattern in 1 MiB writes. It logs nothing: it exists so the
 client side is what gets measured. Usage: python bench/pageserver.py --port P [--size 10240]
-[--latency-ms 0] [--log FILE]; it prints "ready" once listening on 0.0.0.0 (every 127.x address).
+[--latency-ms 0] [--log FILE] [--pattern REGEX]; it prints "ready" once listening on 0.0.0.0 (every 127.x address).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import time
 
 PATTERN = bytes(range(256)) * 4096  # 1 MiB
@@ -23,8 +24,9 @@ def page(size: int) -> bytes:
 
 
 class Handler(asyncio.Protocol):
-    def __init__(self, body: bytes, latency: float, log: list[str] | None) -> None:
+    def __init__(self, body: bytes, latency: float, log: list[str] | None, pattern: str = "") -> None:
         self.body = body
+        self.pattern = re.compile(pattern) if pattern else None
         self.latency = latency
         self.log = log
         self.buffer = b""
@@ -63,6 +65,14 @@ class Handler(asyncio.Protocol):
             )
             asyncio.get_running_loop().create_task(self.stream(transport, size))
             return
+        if self.pattern is not None and not self.pattern.match(path):
+            missing = b"<title>404 Not Found</title>"
+            transport.write(
+                b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n"
+                + f"Content-Length: {len(missing)}\r\n\r\n".encode()
+                + missing
+            )
+            return
         transport.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
             + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
@@ -81,11 +91,13 @@ class Handler(asyncio.Protocol):
                     await asyncio.sleep(0.001)
 
 
-async def serve(port: int, size: int, latency_ms: float, log_path: str | None) -> None:
+async def serve(port: int, size: int, latency_ms: float, log_path: str | None, pattern: str = "") -> None:
     body = page(size)
     log: list[str] | None = [] if log_path else None
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Handler(body, latency_ms / 1000, log), "0.0.0.0", port, backlog=1024)
+    server = await loop.create_server(
+        lambda: Handler(body, latency_ms / 1000, log, pattern), "0.0.0.0", port, backlog=1024
+    )
     print("ready", flush=True)
     try:
         async with server:
@@ -102,9 +114,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10240)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--log")
+    parser.add_argument("--pattern", default="", help="answer 404 for paths this regex does not match (probes)")
     args = parser.parse_args()
     try:
-        asyncio.run(serve(args.port, args.size, args.latency_ms, args.log))
+        asyncio.run(serve(args.port, args.size, args.latency_ms, args.log, args.pattern))
     except KeyboardInterrupt:
         pass
 
