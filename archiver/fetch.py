@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookiejar import Cookie, CookieJar
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -54,6 +54,7 @@ from archiver.politeness import (
     retryable_error,
     retryable_status,
 )
+from archiver.transport import AsyncioTransport
 from archiver.urls import ParsedURL, parse_url
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -211,7 +212,9 @@ class Fetcher:
     `resolver` replaces DNS (tests: rebinding), `clock` stamps `started_at`, `monotonic` and
     `sleep` drive deadlines, politeness waits and retry delays. `allow_addresses` are treated as
     public by the guard (tests only: a loopback server standing in for a public site).
-    `ssl_context` replaces the default certificate store (tests: a trustme CA).
+    `ssl_context` replaces the default certificate store (tests: a trustme CA). `transport`
+    picks the connection layer for direct connections: "asyncio" (archiver.transport, the
+    default) or "httpx" (httpcore's pools, as before); both open connections through the guard.
     """
 
     def __init__(
@@ -224,8 +227,10 @@ class Fetcher:
         sleep: Sleep = asyncio.sleep,
         ssl_context: ssl.SSLContext | None = None,
         allow_addresses: Iterable[str] = (),
+        transport: Literal["asyncio", "httpx"] = "asyncio",
     ) -> None:
         self.config = config
+        self._engine = transport
         self.guard = AddressGuard(
             enabled=not config.allow_private_networks,
             resolver=resolver if resolver is not None else system_resolver,
@@ -241,10 +246,22 @@ class Fetcher:
         self._global = asyncio.Semaphore(max(1, config.concurrency))
         self._client: httpx.AsyncClient | None = None
 
-    def _transport(self, proxy: str | None) -> HostPools:
-        """Per-origin guarded pools; through `proxy` when given (then only literal IPs are judged,
-        by check_literal before each request, because the proxy resolves names itself)."""
+    def _transport(self, proxy: str | None) -> httpx.AsyncBaseTransport:
+        """Guarded per-origin connections; through `proxy` when given (then only literal IPs are
+        judged, by check_literal before each request, because the proxy resolves names itself).
+
+        Direct connections use the asyncio transport (archiver.transport: 3-4x less CPU per
+        request than httpcore on loopback); proxies and `transport="httpx"` use httpcore pools.
+        """
         config = self.config
+        if proxy is None and self._engine == "asyncio":
+            return AsyncioTransport(
+                self.guard,
+                ssl_context=self._verify if self._verify is not None else self._ssl_context,
+                max_idle=max(1, config.host_concurrency),
+                keepalive_expiry=30.0,
+                clock=self._monotonic,
+            )
         # In-flight requests are capped by the host limiter; the pool only keeps idle connections.
         limits = httpx.Limits(
             max_connections=None, max_keepalive_connections=max(1, config.host_concurrency), keepalive_expiry=30.0

@@ -103,6 +103,54 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX mementos_original ON mementos (original_url)",
         ),
     ),
+    # The nightly watch list (archiver/watchlist.py): sources, their link state, runs, per-run results.
+    Migration(
+        "0003_watch",
+        (
+            """
+            CREATE TABLE watch (
+                key TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                label TEXT NOT NULL DEFAULT '',
+                archives TEXT NOT NULL DEFAULT '[]',
+                found_in TEXT,
+                added_at TEXT NOT NULL,
+                baseline_id TEXT,
+                state TEXT NOT NULL DEFAULT '{}',
+                last_run TEXT,
+                doc_run TEXT
+            )
+            """,
+            """
+            CREATE TABLE watch_runs (
+                run_id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                label TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                outcome TEXT NOT NULL,
+                summary TEXT NOT NULL DEFAULT '{}'
+            )
+            """,
+            """
+            CREATE TABLE watch_results (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                checked_at TEXT NOT NULL,
+                capture_id TEXT,
+                live TEXT,
+                archive TEXT NOT NULL,
+                drift TEXT NOT NULL,
+                overall TEXT NOT NULL,
+                condition TEXT NOT NULL,
+                event TEXT,
+                document BLOB NOT NULL,
+                doc_run TEXT,
+                PRIMARY KEY (run_id, key)
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 ]
 
 _COLUMNS = (
@@ -180,6 +228,28 @@ def utc_now() -> datetime:
 class Index:
     """One SQLite file; thread-safe (one connection behind a lock)."""
 
+    QUEUE_LIMIT = 256  # queued captures committed at once (a few hundred KB of rows at most)
+
+    @staticmethod
+    def _is_baseline(capture: Capture) -> bool:
+        """Whether `latest_capture` may return it: complete, stored, not failed (its SQL filter)."""
+        return (
+            capture.error is None
+            and capture.status is not None
+            and capture.payload_sha256 is not None
+            and capture.warc is not None
+            and capture.truncated is None
+        )
+
+    @staticmethod
+    def _newer(candidate: Capture | None, than: Capture | None) -> bool:
+        """Whether `candidate` sorts after `than` in `latest_capture`'s order (fetched_at, then id)."""
+        if candidate is None:
+            return False
+        if than is None:
+            return True
+        return (_stamp(candidate.fetched_at), candidate.id) > (_stamp(than.fetched_at), than.id)
+
     def __init__(
         self,
         path: Path,
@@ -190,6 +260,10 @@ class Index:
         self.path = path
         self._clock = clock
         self._lock = threading.RLock()
+        # Rows queued by `queue_capture`, committed together by `flush` (see there for why).
+        self._pending: list[Capture] = []
+        # This connection's newest revisit baseline per URL, so `latest_capture` needs no flush.
+        self._recent: dict[str, Capture] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
@@ -212,7 +286,10 @@ class Index:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            try:
+                self.flush()
+            finally:
+                self._db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -229,8 +306,10 @@ class Index:
             else:
                 self._db.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
         with self._lock:
+            if flush:
+                self.flush()  # a reader through this object sees every capture it was given
             try:
                 return list(self._db.execute(sql, params))
             except sqlite3.Error as exc:
@@ -274,12 +353,43 @@ class Index:
         self.add_captures([capture])
 
     def add_captures(self, captures: Iterable[Capture]) -> int:
-        count = 0
-        with self._transaction() as db:
-            for capture in captures:
-                db.execute(_INSERT, _row(capture))
-                count += 1
-        return count
+        with self._lock:
+            rows = [_row(c) for c in self._pending]
+            rows.extend(_row(c) for c in captures)
+            with self._transaction() as db:
+                db.executemany(_INSERT, rows)
+            self._pending.clear()
+        return len(rows)
+
+    def queue_capture(self, capture: Capture) -> None:
+        """Add a capture at the next `flush` (within `batch` captures, or when anyone reads).
+
+        Why: one transaction per capture was a fifth of the capture engine's time. Deferring
+        the row loses nothing: the caller has already flushed the capture's WARC records, and
+        start-up recovery re-syncs the index from the WARC metadata after a crash. Every read
+        and write through this object flushes first, and `latest_capture` also consults the
+        queued rows, so within one process the index reads as if each row were committed.
+        """
+        with self._lock:
+            self._pending.append(capture)
+            if self._is_baseline(capture):
+                for url in {capture.url, capture.final_url}:
+                    if url is not None and self._newer(capture, self._recent.get(url)):
+                        self._recent[url] = capture
+            if len(self._pending) >= self.QUEUE_LIMIT:
+                self.flush()
+
+    def flush(self) -> int:
+        """Commit the queued captures in one transaction; returns how many there were."""
+        with self._lock:
+            if not self._pending:
+                return 0
+            return self.add_captures(())
+
+    @property
+    def pending(self) -> int:
+        """Captures queued but not yet committed."""
+        return len(self._pending)
 
     def get_capture(self, wanted: str) -> Capture:
         """The capture with this ID, or the only one whose ID starts with it."""
@@ -303,8 +413,12 @@ class Index:
             "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
             "ORDER BY fetched_at DESC, id DESC LIMIT 1",
             (url, url),
+            flush=False,  # queued rows are in `_recent`; committing them here would undo the batching
         )
-        return _capture(rows[0]) if rows else None
+        stored = _capture(rows[0]) if rows else None
+        with self._lock:
+            recent = self._recent.get(url)
+        return recent if self._newer(recent, stored) else stored
 
     def all_captures(self) -> list[Capture]:
         return [_capture(r) for r in self._query(f"{_SELECT} ORDER BY fetched_at, id")]
@@ -317,6 +431,8 @@ class Index:
 
     def remove_captures_in(self, file: str) -> int:
         """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`)."""
+        self.flush()
+        self._forget_recent(file)
         with self._transaction() as db:
             return db.execute("DELETE FROM captures WHERE warc_file = ?", (file,)).rowcount
 
@@ -324,6 +440,8 @@ class Index:
         """Make the rows of one WARC file exactly the captures its metadata records hold."""
         kept = list(captures)
         ids = {c.id for c in kept}
+        self.flush()
+        self._forget_recent(file)
         with self._transaction() as db:
             stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
             for capture_id in stale:
@@ -340,9 +458,15 @@ class Index:
             else:
                 self.remove_captures_in(recovered.name)
 
+    def _forget_recent(self, file: str) -> None:
+        with self._lock:
+            for url in [u for u, c in self._recent.items() if c.warc is not None and c.warc.file == file]:
+                del self._recent[url]
+
     def add_memento(self, memento: Memento) -> None:
         """Record what an archive said about a reference (the whole memento, as JSON)."""
         document = memento_to_dict(memento)
+        self.flush()
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO mementos (ref, kind, verdict, original_url, memento_datetime, obtained_via, capture_id,"
