@@ -24,6 +24,7 @@ from typing import Protocol
 
 import httpx
 
+from archiver.errors import FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
 from archiver.urls import same_resource
 
@@ -117,8 +118,10 @@ async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> byte
     return bytes(data[:limit])
 
 
-def describe_error(exc: httpx.HTTPError) -> str:
-    """An httpx error as words (their str() is sometimes empty)."""
+def describe_error(exc: httpx.HTTPError | FetchFailure) -> str:
+    """An httpx error as words (their str() is sometimes empty); our own failures speak for themselves."""
+    if isinstance(exc, FetchFailure):
+        return exc.message
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -161,7 +164,7 @@ class MementoArchive:
         try:
             async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
                 start = await read_start(response)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, FetchFailure) as exc:
             return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)}); try again later")
         if is_challenge(response.status_code, response.headers, start):
             return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")

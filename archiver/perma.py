@@ -49,7 +49,7 @@ from archiver.archivefile import ZIP_MAGIC, read_archive_file
 from archiver.archiveref import canonical_guid
 from archiver.archives import describe_error, http_datetime, is_challenge, link_relations, read_start
 from archiver.config import FetchConfig, PermaConfig
-from archiver.errors import ArchiveAccessError
+from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveRef, ArchiveVerdict, Memento
 from archiver.wayback import Wayback, days_between
 
@@ -167,7 +167,7 @@ class Perma:
         route = "the Perma API" if authenticated else "the public Perma API"
         try:
             response = await self._client.get(url, headers=self._headers(authenticated), follow_redirects=False)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, FetchFailure) as exc:
             notes.append(f"{route} could not be reached ({describe_error(exc)})")
             return False
         if is_challenge(response.status_code, response.headers, response.content):
@@ -229,7 +229,7 @@ class Perma:
                 break
             else:
                 return _with(memento, ArchiveVerdict.UNAVAILABLE, notes, f"{url} redirected too many times")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, FetchFailure) as exc:
             return _with(
                 memento, ArchiveVerdict.UNAVAILABLE, notes, f"{url} could not be fetched ({describe_error(exc)})"
             )
@@ -320,7 +320,7 @@ class Perma:
                         digest.update(chunk)
                         out.write(chunk)
             return _Download(self._keep(part, guid, digest.hexdigest()), digest.hexdigest(), replaced_by)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, FetchFailure) as exc:
             notes.append(f"the {fmt} download failed ({describe_error(exc)})")
             return None
         except OSError as exc:

@@ -32,7 +32,7 @@ import httpx
 from archiver.archiveref import wayback_uri
 from archiver.archives import Capturer, content_verdict, describe_error, http_datetime, link_relations
 from archiver.config import WaybackConfig
-from archiver.errors import ArchiveAccessError
+from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
 
 SECONDS_PER_DAY = 86400.0
@@ -145,7 +145,7 @@ class Wayback:
         endpoint = f"{self._base}/cdx/search/cdx"
         try:
             response = await self._client.get(endpoint, params=params, follow_redirects=True)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, FetchFailure) as exc:
             raise ArchiveAccessError(f"the Wayback CDX server could not be asked ({describe_error(exc)})") from exc
         if response.status_code != 200:
             raise ArchiveAccessError(f"the Wayback CDX server answered HTTP {response.status_code}")
@@ -161,7 +161,7 @@ class Wayback:
             try:
                 async with self._client.stream("GET", target, follow_redirects=False) as response:
                     status, headers = response.status_code, response.headers
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, FetchFailure) as exc:
                 raise ArchiveAccessError(f"{target} could not be fetched ({describe_error(exc)})") from exc
             location = headers.get("location")
             if 300 <= status < 400 and location:

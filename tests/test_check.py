@@ -296,3 +296,24 @@ def test_sample_translation_yields_its_two_citations(tmp_path: Path) -> None:
     ]
     assert [a.uri for a in citations[0].archives] == ["https://perma.cc/5UBL-GCVG"]
     assert citations[1].archives == ()
+
+
+def test_unreachable_archive_is_unavailable_not_a_crash(world: World, tmp_path: Path) -> None:
+    """Perma.cc down (connection refused) and the Wayback Machine unknown: verdicts, not exceptions."""
+    from tests.wire import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'archive_dir = "{tmp_path / "archive"}"\n'
+        "[fetch]\nallow_private_networks = true\ntimeout = 2.0\ndeadline = 5.0\nretries = 0\nhost_interval = 0.0\n"
+        f'[perma]\nsite_url = "{dead}"\napi_url = "{dead}"\n[wayback]\nurl = "http://wayback.invalid"\n'
+    )
+    doc = tmp_path / "d.txt"
+    doc.write_text(f"Source: {world.live}/same\nArchived: {dead}/2AAA-2AAA\n")
+    proc = run(config, str(doc), "--format", "json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    (item,) = results(proc).values()
+    assert item["archive"]["verdict"] == "unavailable"  # type: ignore[index]
+    assert item["overall"] == "warn"
+    assert any("could not be consulted" in r for r in item["reasons"])  # type: ignore[union-attr]
