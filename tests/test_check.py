@@ -299,10 +299,8 @@ def test_sample_translation_yields_its_two_citations(tmp_path: Path) -> None:
 
 
 def test_unreachable_archive_is_unavailable_not_a_crash(world: World, tmp_path: Path) -> None:
-    """Perma.cc down (connection refused) and the Wayback Machine unknown: verdicts, not exceptions."""
-    from tests.wire import free_port
-
-    dead = f"http://127.0.0.1:{free_port()}"
+    """Perma.cc's name does not resolve, nor the Wayback Machine's: verdicts, not exceptions."""
+    dead = "http://perma.invalid"
     config = tmp_path / "config.toml"
     config.write_text(
         f'archive_dir = "{tmp_path / "archive"}"\n'
