@@ -27,10 +27,10 @@ from datetime import datetime
 
 from archiver.archives import Archives
 from archiver.capture import CaptureEngine, CaptureResult, Clock, IdFactory, new_capture_id, utc_now
+from archiver.comparing import text_of_capture
 from archiver.config import Config
 from archiver.drift import TextSide, compare, quote_key
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
-from archiver.fingerprint import Fingerprint
 from archiver.liveverdict import judge_live, probe_url
 from archiver.mirror import open_archives, with_verdict_for
 from archiver.models import (
@@ -46,7 +46,6 @@ from archiver.models import (
 )
 from archiver.pairing import candidate_refs, pair
 from archiver.policy import judge
-from archiver.store_ops import stored_fingerprint
 
 # Best first: when a citation has several archive links, the report leads with the most useful.
 _ARCHIVE_RANK = [
@@ -118,7 +117,7 @@ class Checker:
         self._main_text = True
         self._resolved: dict[str, asyncio.Task[Memento]] = {}
         self._retrieved: dict[str, asyncio.Task[Memento]] = {}
-        self._archive_text: dict[str, Fingerprint] = {}
+        self._archive_text: dict[str, tuple[TextSide | None, str | None]] = {}
 
     def _tick(self, what: str) -> None:
         if self._progress is not None:
@@ -171,12 +170,13 @@ class Checker:
         self._tick(ref.uri)
         return memento
 
-    def _archive_fingerprint(self, memento: Memento) -> Fingerprint | None:
+    def _archive_side(self, memento: Memento) -> tuple[TextSide | None, str | None]:
+        """The archived copy's text, read back from where it is stored (our WARC or a mirror file)."""
         capture = memento.capture
         if capture is None:
-            return None
+            return None, memento.reason
         if capture.id not in self._archive_text:
-            self._archive_text[capture.id] = stored_fingerprint(
+            self._archive_text[capture.id] = text_of_capture(
                 self.config.archive_dir, capture, self.config.fetch.max_decoded_bytes
             )
         return self._archive_text[capture.id]
@@ -221,8 +221,10 @@ class Checker:
             others = [f"Also cited as an archive: {m.ref.uri} ({m.verdict.value})." for m in rest]
 
         drift = self._drift(live, memento, citation)
-        archive_fp = self._archive_fingerprint(memento) if memento is not None else None
-        archived_title = (memento.title if memento is not None else None) or (archive_fp.title if archive_fp else None)
+        archive_side = self._archive_side(memento)[0] if memento is not None else None
+        archived_title = (memento.title if memento is not None else None) or (
+            archive_side.title if archive_side else None
+        )
         if memento is not None and archived_title and not memento.title:
             memento = dataclasses.replace(memento, title=archived_title)
         in_document = title_in_text(archived_title, doc_key) if archive_verdict is ArchiveVerdict.OK else None
@@ -254,15 +256,15 @@ class Checker:
         if live is None or memento is None:
             return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
         if memento.capture is None:
-            why = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
+            missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
             return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the live page is {live.verdict.value}")
-        archive_fp = self._archive_fingerprint(memento)
+        archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
-        if archive_fp is None or live_fp is None:
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side has no text")
-        archived = TextSide.of(archive_fp, memento.capture.payload_sha256)
+        if archived is None or live_fp is None:
+            reason = why or "the live page has no text"
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
         current = TextSide.of(live_fp, live.result.capture.payload_sha256)
         return compare(archived, current, self.config.drift, expected_quote=citation.expected_quote)
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from archiver import cli_check, store_ops
+from archiver import cli_archive, cli_check, cli_nightly, store_ops
 from archiver.capture import capture_urls
 from archiver.cliopts import (
     ArchiveDirOpt,
@@ -135,6 +135,8 @@ def index_rebuild(config: ConfigOpt = None, archive_dir: ArchiveDirOpt = None) -
 
 # Command modules (cli_*.py) add their commands to `app` here, one line each: module.register(app).
 cli_check.register(app)
+cli_archive.register(app)
+cli_nightly.register(app)
 
 
 def main() -> None:

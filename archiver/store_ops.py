@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from archiver import __version__
 from archiver.capture import new_capture_id, utc_now
 from archiver.config import Config
 from archiver.decoding import html_text_of, plain_text_of
-from archiver.errors import DecompressionLimitError, StoreError, UsageError
-from archiver.fingerprint import Fingerprint, PayloadKind, fingerprint, payload_kind
+from archiver.errors import StoreError, UsageError
+from archiver.fingerprint import PayloadKind, payload_kind
 from archiver.fixity import FixityReport
 from archiver.fixity import verify as verify_archive
 from archiver.index import Index, rebuild_index
@@ -93,33 +92,6 @@ def decoded_body(config: Config, capture: Capture) -> str:
     if cut:
         text += f"\n[... cut at {limit} decoded bytes]"
     return text
-
-
-def stored_fingerprint(root: Path, capture: Capture, max_decoded_bytes: int) -> Fingerprint:
-    """Fingerprint (main text included) of a stored capture, read back from its WARC or mirror file.
-
-    Works for our own WARCs and for records inside downloaded archive files (a WACZ keeps its WARC
-    uncompressed, so the location is a plain offset into the .wacz). Decoding is bounded.
-    """
-    if capture.warc is None:
-        reason = capture.error.message if capture.error else "nothing was stored"
-        return Fingerprint(PayloadKind.BINARY, None, None, None, None, error=f"no stored body: {reason}")
-    try:
-        with open_content(root, capture.warc) as content:
-            data = content.read(max_decoded_bytes + 1)
-    except (StoreError, OSError, ValueError) as exc:
-        return Fingerprint(PayloadKind.BINARY, None, None, None, None, error=f"stored body unreadable: {exc}")
-    if len(data) > max_decoded_bytes:
-        return Fingerprint(
-            PayloadKind.TEXT, None, None, None, None, error=str(DecompressionLimitError(max_decoded_bytes))
-        )
-    return fingerprint(
-        data,
-        content_type=capture.content_type,
-        content_encoding=None,
-        max_decoded_bytes=max_decoded_bytes,
-        with_main_text=True,
-    )
 
 
 def verify(config: Config) -> FixityReport:
