@@ -38,6 +38,7 @@ import httpx
 
 from archiver.archives import Archives
 from archiver.capture import CaptureEngine, IdFactory, new_capture_id
+from archiver.comparing import text_of_capture
 from archiver.config import Config, PolicyConfig
 from archiver.drift import TextSide, compare
 from archiver.errors import RunInterrupted
@@ -63,7 +64,6 @@ from archiver.report import DRIFTED, render
 from archiver.runledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun, utcnow
 from archiver.runlock import run_lock
 from archiver.schedule import ScheduleStatus, schedule_status
-from archiver.store_ops import stored_fingerprint
 from archiver.watchlist import (
     RunRecord,
     SourceResult,
@@ -308,10 +308,11 @@ class SourceChecker:
         if stored.payload_sha256 == live.payload_sha256:  # identical: no text needs reading
             same = TextSide(stored.payload_sha256, stored.text_sha256, stored.title, None, None)
             return compare(same, live, self.config.drift)
-        fp = await asyncio.to_thread(
-            stored_fingerprint, self.config.archive_dir, stored, self.config.fetch.max_decoded_bytes
+        side, why = await asyncio.to_thread(
+            text_of_capture, self.config.archive_dir, stored, self.config.fetch.max_decoded_bytes
         )
-        side = TextSide.of(fp, stored.payload_sha256)
+        if side is None:
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
         return await asyncio.to_thread(compare, side, live, self.config.drift)
 
     async def _archived(self, entry: WatchEntry) -> Memento | None:
