@@ -10,8 +10,11 @@ leaves and what `warcio check` lets through (reliability.md §0.2). Then:
 * files on disk that the manifest does not list are orphans; listed files that are gone are
   missing; `.open` files mean a writer is running or `recover` has not been run;
 * every index row that names a WARC record must point at a response/revisit record that starts at
-  that offset with that length and (for a response) that payload digest; every capture recorded in
-  a metadata record must be in the index.
+  that offset with that length and that payload digest (recomputed for a response, as declared
+  in `WARC-Payload-Digest` for a revisit, which has no payload); every capture recorded in a
+  metadata record must be in the index. A revisit's metadata record leaves its location and
+  digest to the revisit record (warcstore.compact_revisit_document); `CaptureDocuments` fills
+  them in while the file is scanned, so the captures compared here are whole.
 
 The audit returns a frozen report; the CLI renders it and exits 2 when it has any problem.
 """
@@ -27,10 +30,12 @@ from archiver.index import Index
 from archiver.jsonform import capture_from_dict
 from archiver.models import ArchivePaths, Capture
 from archiver.warcread import (
+    CaptureDocuments,
     FileFault,
     ProblemKind,
     RecordInfo,
-    capture_document,
+    location_name,
+    parse_digest,
     scan,
     warc_files,
 )
@@ -89,6 +94,7 @@ def verify_file(path: Path, name: str) -> FileAudit:
     problems: list[FixityProblem] = []
     records: dict[int, _RecordSpot] = {}
     captures: list[Capture] = []
+    documents = CaptureDocuments(location_name(path))
     for item in scan(path, keep_metadata=True):
         if isinstance(item, FileFault):
             problems.append(FixityProblem(item.kind, name, item.offset, item.message))
@@ -97,7 +103,7 @@ def verify_file(path: Path, name: str) -> FileAudit:
             FixityProblem(p.kind, name, item.offset, f"{item.type} record: {p.message}") for p in item.problems
         )
         records.setdefault(item.offset, _spot(item))
-        document = capture_document(item)
+        document = documents.feed(item)
         if document is not None and not item.problems:
             captures.append(capture_from_dict(document["capture"]))
     digest = hashlib.sha256()
@@ -163,6 +169,17 @@ def verify(paths: ArchivePaths, index: Index | None = None) -> FixityReport:
     return FixityReport(len(audits), records, size, tuple(problems))
 
 
+def _declares(declared: str | None, sha256: str | None) -> bool:
+    """Whether a declared payload digest (any form parse_digest reads) is this sha256."""
+    if declared is None or sha256 is None:
+        return declared is None and sha256 is None
+    try:
+        parsed = parse_digest(declared)
+    except ValueError:
+        return False
+    return parsed.algorithm == "sha256" and parsed.value.hex() == sha256
+
+
 def _check_index(paths: ArchivePaths, index: Index, audits: dict[str, FileAudit]) -> Iterable[FixityProblem]:
     indexed = {c.id: c for c in index.all_captures()}
     reported_missing: set[str] = set()
@@ -195,6 +212,14 @@ def _check_index(paths: ArchivePaths, index: Index, audits: dict[str, FileAudit]
                 loc.file,
                 loc.offset,
                 f"capture {capture.id} has payload sha256 {capture.payload_sha256}, the record {spot.payload_sha256}",
+            )
+        elif spot.type == "revisit" and not _declares(spot.payload_digest, capture.payload_sha256):
+            yield FixityProblem(
+                ProblemKind.MISSING_RECORD,
+                loc.file,
+                loc.offset,
+                f"capture {capture.id} has payload sha256 {capture.payload_sha256}, "
+                f"the revisit record declares {spot.payload_digest}",
             )
     for audit in audits.values():
         for capture in audit.captures:

@@ -12,6 +12,10 @@ Two readers, on purpose:
 * `open_payload` / `open_content` use warcio (one record at a known offset), because its
   `content_stream()` is the reference decoder other WARC tools agree with.
 
+Captures are read from our metadata records with `CaptureDocuments`, fed every record of a file in
+order: a revisit's metadata record leaves the capture's location and payload digest to the
+revisit record just before it (that is most of what keeps a nightly revisit small).
+
 Digests: `WARC-Block-Digest` / `WARC-Payload-Digest` are accepted as `<algorithm>:<value>` where the
 algorithm label is case-insensitive with or without a dash (`sha1`, `SHA-1`, `sha256`) and the value
 is hex, base32 (any case, padding optional) or base64 of exactly the algorithm's digest size.
@@ -641,12 +645,58 @@ def capture_document(info: RecordInfo) -> dict[str, Any] | None:
     return document
 
 
+def location_name(path: Path) -> str:
+    """How capture locations name a WARC file: `warcs/<name>.warc.gz`, also while it is `.open`."""
+    name = path.name[: -len(".open")] if path.name.endswith(".open") else path.name
+    return f"{path.parent.name}/{name}"
+
+
+class CaptureDocuments:
+    """The capture documents of one file's metadata records, fed every record in file order.
+
+    A revisit's metadata document leaves out what its revisit record already says
+    (warcstore.compact_revisit_document): the capture's `warc` location and its payload digest.
+    They are filled back in from the record its `WARC-Concurrent-To` names, which the store writes
+    just before it, into the same file (a capture is never split across files), so a complete
+    metadata record always has it. Documents that carry both (every other capture, and revisits
+    written before this) are returned as they are.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._revisit: RecordInfo | None = None
+
+    def feed(self, info: RecordInfo) -> dict[str, Any] | None:
+        """The document if `info` is one of our metadata records, else None (and remember a revisit)."""
+        if info.type == "revisit":
+            self._revisit = info
+            return None
+        document = capture_document(info)
+        if document is None:
+            return None
+        capture = document["capture"]
+        revisit = self._revisit
+        if (
+            capture.get("revisit_of")
+            and "warc" not in capture
+            and revisit is not None
+            and revisit.record_id is not None
+            and revisit.record_id == info.header("WARC-Concurrent-To")
+        ):
+            capture["warc"] = {"file": self.file, "offset": revisit.offset, "length": revisit.length}
+            label, _, digest = (revisit.payload_digest or "").partition(":")
+            if "payload_sha256" not in capture and label.lower() == "sha256":
+                capture["payload_sha256"] = digest
+        return document
+
+
 def iter_file_captures(path: Path) -> Iterator[Capture]:
     """The captures recorded in one file's metadata records, in file order; stops at a fault."""
+    documents = CaptureDocuments(location_name(path))
     for item in scan(path, keep_metadata=True):
         if isinstance(item, FileFault):
             return
-        document = capture_document(item)
+        document = documents.feed(item)
         if document is not None and not item.problems:
             yield capture_from_dict(document["capture"])
 

@@ -178,3 +178,28 @@ def test_index_and_files_checked_against_each_other(archive_dir: Path) -> None:
     assert (ProblemKind.UNINDEXED_CAPTURE, last.warc.file, last.warc.offset) in found
     assert any(kind is ProblemKind.UNFINISHED_FILE for kind, _, _ in found)
     assert len(report.problems) == 7  # the above, and the live capture not yet indexed
+
+
+def test_revisits_are_audited_against_their_own_record(archive_dir: Path) -> None:
+    """A revisit's capture gets its place and digest from the revisit record; both are cross-checked."""
+    paths = ArchivePaths(archive_dir)
+    body = b"<p>same every night</p>"
+    with make_store(archive_dir) as store:
+        first = store_page(store, "http://a.test/", body, "n1")
+        second = store_page(store, "http://a.test/", body, "n2", revisit_of=first)
+        third = store_page(store, "http://a.test/", body, "n3", revisit_of=second)
+    assert second.warc is not None and third.warc is not None
+    (path,) = warc_files(paths.warcs)
+    audit = verify_file(path, "x")
+    assert audit.captures == (first, second, third)  # whole, as the store returned them
+    with Index(paths.index) as index:
+        index.add_captures([first, second])  # n3 left out of the index
+        index.add_capture(dataclasses.replace(second, id="wrong", payload_sha256="00" * 32))
+        report = verify(paths, index)
+    found = {(p.kind, p.offset) for p in report.problems}
+    assert found == {
+        (ProblemKind.UNINDEXED_CAPTURE, third.warc.offset),
+        (ProblemKind.MISSING_RECORD, second.warc.offset),
+    }
+    (wrong,) = [p for p in report.problems if p.kind is ProblemKind.MISSING_RECORD]
+    assert "wrong" in wrong.message and "declares sha256:" in wrong.message

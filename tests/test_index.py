@@ -12,7 +12,7 @@ import pytest
 from test_warcstore import T0, capture_for, exchange, make_store, outcome, store_page
 
 from archiver.errors import StoreError, UnknownCaptureError
-from archiver.index import MIGRATIONS, Index, Migration, rebuild_index
+from archiver.index import _BY_URL, _SELECT, MIGRATIONS, Index, Migration, rebuild_index
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
 
 
@@ -193,3 +193,62 @@ def test_apply_recovery_makes_the_index_match_the_recovered_files(archive_dir: P
         assert [c.id for c in index.all_captures()] == ["k0", "k1"]
     with rebuild_index(paths) as rebuilt:
         assert [c.id for c in rebuilt.all_captures()] == ["k0", "k1"]
+
+
+def _plan(index: Index, sql: str, params: tuple[object, ...]) -> str:
+    return " | ".join(str(r[3]) for r in index._query(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+def test_lookups_use_the_lean_indexes_and_nothing_else_is_indexed(tmp_path: Path) -> None:
+    """0004: (url) and a partial (final_url) where it differs; the payload/warc_file indexes are gone."""
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.add_captures([full_capture(f"c{i}", f"http://a.test/{i}", i) for i in range(50)])
+        names = {r[0] for r in index._query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        assert {n for n in names if n.startswith("captures")} == {"captures_by_url", "captures_redirected"}
+        index._query("ANALYZE")
+        plan = _plan(index, f"{_SELECT} WHERE {_BY_URL} ORDER BY fetched_at DESC", ("u", "u"))
+        assert "captures_by_url (url=?)" in plan and "captures_redirected (final_url=?)" in plan, plan
+        assert "SCAN captures" not in plan
+        partial = index._query("SELECT sql FROM sqlite_master WHERE name = 'captures_redirected'")[0][0]
+        assert "WHERE final_url <> url" in partial
+
+
+def test_redirected_and_unredirected_captures_are_found_by_either_url(tmp_path: Path) -> None:
+    """The partial index holds only redirected rows; the query must still find every capture."""
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.add_captures(
+            [
+                full_capture("same", "http://a.test/", 0, final_url="http://a.test/", truncated=None),
+                full_capture("moved", "http://old.test/", 1, final_url="http://a.test/", truncated=None),
+                full_capture("away", "http://a.test/", 2, final_url="http://b.test/", truncated=None),
+                full_capture("failed", "http://a.test/", 3, final_url=None, status=None, warc=None),
+            ]
+        )
+        assert [c.id for c in index.history("http://a.test/")] == ["failed", "away", "moved", "same"]
+        assert [c.id for c in index.history("http://b.test/")] == ["away"]
+        assert [c.id for c in index.history("http://old.test/")] == ["moved"]
+        assert index.latest_capture("http://a.test/").id == "away"  # type: ignore[union-attr]
+        partial = "SELECT id FROM captures INDEXED BY captures_redirected WHERE final_url = ? AND final_url <> url"
+        assert [r[0] for r in index._query(partial, ("http://a.test/",))] == ["moved"]  # "same" is not in it
+
+
+def test_an_index_made_before_0004_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    with Index(path, migrations=MIGRATIONS[:3]) as old:
+        old.add_captures([full_capture("a", "http://a.test/", 0), full_capture("b", "http://b.test/", 1)])
+        assert old.applied_migrations() == [m.name for m in MIGRATIONS[:3]]
+    with Index(path) as index:
+        assert index.applied_migrations()[-1] == "0004_lean_capture_indexes"
+        assert [c.id for c in index.history("http://a.test/final")] == ["a"]
+        assert index.get_capture("b") == full_capture("b", "http://b.test/", 1)
+
+
+def test_digests_are_stored_as_bytes_and_read_back_as_hex(tmp_path: Path) -> None:
+    odd = full_capture("odd", payload_sha256="AB" * 32, text_sha256="not-hex")  # kept as given
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.add_captures([full_capture("c"), odd])
+        row = index._query("SELECT payload_sha256, text_sha256 FROM captures WHERE id = 'c'")[0]
+        assert bytes(row[0]) == bytes.fromhex("ab" * 32) and len(row[1]) == 32
+        assert index.get_capture("c") == full_capture("c")
+        assert index.get_capture("odd") == odd
+        assert index._query("SELECT typeof(payload_sha256) FROM captures WHERE id = 'odd'")[0][0] == "text"

@@ -37,7 +37,7 @@ from archiver.warcread import (
     read_payload,
     warc_files,
 )
-from archiver.warcstore import REVISIT_PROFILE, WarcStore, read_manifest
+from archiver.warcstore import REVISIT_PROFILE, WarcStore, compact_revisit_document, read_manifest
 
 T0 = datetime(2025, 4, 26, 8, 30, 0, 123456, tzinfo=UTC)
 WARCIO = Path(sys.executable).with_name("warcio")
@@ -559,3 +559,63 @@ def test_incompressible_payloads_are_stored_not_deflated_again(archive_dir: Path
     assert text_page.warc.length < len(text) // 20  # deflated
     assert read_payload(archive_dir, random_page.warc) == noise
     assert warcio_cli("check", str(only_file(archive_dir))).returncode == 0
+
+
+def test_a_revisit_is_two_small_records_and_reads_back_whole(archive_dir: Path, tmp_path: Path) -> None:
+    """Storage that stays flat: revisit + compact metadata, no request; readers restore the capture."""
+    body = b"<html>unchanged</html>" * 50
+    source = tmp_path / "source"
+    store = make_store(source)
+    first = store_page(store, "http://a.test/", body, "f1")
+    second = store_page(store, "http://a.test/", body, "f2", revisit_of=first)
+    open_file = store.current_file
+    assert open_file is not None and second.warc is not None
+    crashed = archive_dir / "warcs" / open_file.name
+    crashed.parent.mkdir(parents=True)
+    shutil.copyfile(open_file, crashed)  # a copy as a crash would leave it, for recover() below
+    store.close()
+    records = records_of(only_file(source))
+    assert [r[0].get_header("WARC-Type") for r in records] == ["warcinfo", "response", "request", "metadata"] + [
+        "revisit",
+        "metadata",
+    ]
+    revisit, metadata = records[4], records[5]
+    assert revisit[3] == second.warc.offset
+    assert revisit[0].get_header("WARC-Warcinfo-ID") == metadata[0].get_header("WARC-Warcinfo-ID") is not None
+    assert revisit[0].get_header("WARC-IP-Address") == "127.0.0.1"
+    assert revisit[1].statusline == "200 OK" and revisit[1].get_header("Content-Type") == "text/html"
+    assert metadata[0].get_header("WARC-Concurrent-To") == revisit[0].get_header("WARC-Record-ID")
+    document = json.loads(metadata[2])
+    # What the revisit record already says is not said again...
+    assert "revisit_of" not in document and "warc" not in document["capture"]
+    assert "payload_sha256" not in document["capture"]
+    assert document["hops"] == [{"method": "GET", "record_type": "revisit"}]
+    # ...and every reader puts it back: the file scan, rebuild, verify's audit and recovery.
+    assert [c for c in iter_file_captures(only_file(source)) if c.id == "f2"] == [second]
+    assert list(iter_captures(source)) == [first, second]
+    assert [c.id for c in make_store(archive_dir).recover().captures] == ["f1", "f2"]
+    assert list(iter_captures(archive_dir)) == [first, second]
+    assert read_payload(source, second.warc) == body
+    assert len(metadata[2]) < 700 and second.warc.length < 700
+    assert warcio_cli("check", "-v", str(only_file(source))).returncode == 0
+
+
+def test_compact_revisit_document_keeps_what_differs() -> None:
+    capture = {"id": "c", "url": "http://a.test/", "fetched_at": "T2", "status": 200, "ip_address": "10.0.0.1"}
+    capture |= {"payload_sha256": "p", "payload_size": 3, "warc": {"file": "f", "offset": 1, "length": 2}}
+    redirect = {"url": "http://a.test/", "status": 301, "started_at": "T1", "ip_address": "10.0.0.1"}
+    redirect |= {"response_record_id": "<r1>", "request_record_id": "<q1>", "reason": "Moved", "method": "GET"}
+    final = {"url": "http://a.test/b", "status": 200, "started_at": "T2", "ip_address": "10.0.0.2"}
+    final |= {"response_record_id": "<r2>", "request_record_id": None, "reason": "OK", "http_version": "HTTP/1.1"}
+    final |= {"payload_sha256": "p", "payload_size": 3, "method": "GET", "record_type": "revisit"}
+    document = {"format": "f", "capture": capture, "requested": "http://a.test/", "hops": [redirect, final]}
+    document |= {"error": None, "attempts": [{"url": "http://a.test/", "status": 503}], "revisit_of": {"file": "x"}}
+    compact = compact_revisit_document(document)
+    assert compact["capture"] == {k: v for k, v in capture.items() if k not in ("warc", "payload_sha256")}
+    assert compact["attempts"] == document["attempts"] and "revisit_of" not in compact and "requested" not in compact
+    # A redirect hop keeps its own record ids and what differs; the last keeps only what is its own.
+    assert compact["hops"] == [
+        {"status": 301, "started_at": "T1", "response_record_id": "<r1>", "request_record_id": "<q1>"}
+        | {"reason": "Moved", "method": "GET"},
+        {"url": "http://a.test/b", "ip_address": "10.0.0.2", "method": "GET", "record_type": "revisit"},
+    ]

@@ -3,10 +3,15 @@ compact result documents, and which archived copies are kept."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from archiver.config import Config
+from archiver.errors import StoreError
 from archiver.index import Index
 from archiver.linkstate import LinkCondition, LinkState
 from archiver.models import (
@@ -23,8 +28,11 @@ from archiver.models import (
 )
 from archiver.notify import NewsEvent, NewsItem
 from archiver.watchlist import (
+    RESULT_DICTIONARY_1,
     AddOutcome,
     SourceResult,
+    _pack,
+    _unpack,
     citation_of,
     comparison_doc,
     comparison_from_doc,
@@ -131,3 +139,23 @@ def test_only_settled_mementos_are_kept(config: Config) -> None:
         ok = Memento(PERMA, ArchiveVerdict.METADATA_ONLY, "http://www.news.cn/c.html", when, "perma-memento-headers")
         index.add_memento(ok)
         assert kept_memento(index, PERMA) == ok
+
+
+def test_result_documents_use_the_preset_dictionary_and_old_ones_stay_readable() -> None:
+    same = {"verdict": "identical", "similarity": 1.0, "payload_identical": True, "text_identical": True}
+    same |= {"title_similarity": 1.0, "reason": "same bytes"}
+    reasons = ["The live page answers normally.", "Link state: ok since 2025-04-20."]
+    reasons.append("Unchanged since the previous capture.")
+    night = {"archive_ref": None, "archive_key": None, "drift": same, "baseline": same, "previous": same}
+    night |= {"reasons": reasons, "news": []}
+    packed = _pack(night)
+    plain = zlib.compress(json.dumps(night, separators=(",", ":")).encode(), 9)
+    assert packed[1] & 0x20 and int.from_bytes(packed[2:6], "big") == zlib.adler32(RESULT_DICTIONARY_1)
+    assert len(packed) < 80 < len(plain)  # the row every unchanged page adds every night
+    assert _unpack(packed) == night
+    assert _unpack(plain) == night  # rows written before the dictionary
+    other = zlib.compressobj(9, zdict=b"some other dictionary")
+    with pytest.raises(StoreError, match="dictionary"):
+        _unpack(other.compress(b"{}") + other.flush())
+    with pytest.raises(StoreError, match="unreadable"):
+        _unpack(b"\x78\x9c garbage")
