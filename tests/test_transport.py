@@ -58,12 +58,15 @@ def body_of(outcome: FetchOutcome) -> bytes:
 
 def test_a_connection_the_server_dropped_while_idle_is_replaced() -> None:
     """The server answers once per connection, then reads the next request and hangs up."""
-    served: dict[int, int] = {}
+    # Keyed by id() with the connection kept alive in the value: a freed connection's id could be
+    # reused by the next one, which would then be taken for a kept-alive connection.
+    served: dict[int, tuple[WireConnection, int]] = {}
     lock = threading.Lock()
 
     def once(request: WireRequest, conn: WireConnection) -> None:
         with lock:
-            count = served[id(conn)] = served.get(id(conn), 0) + 1
+            count = served.get(id(conn), (conn, 0))[1] + 1
+            served[id(conn)] = (conn, count)
         if count > 1:
             conn.close()  # the request arrived on a kept-alive connection: no answer at all
             return
