@@ -59,7 +59,8 @@ from archiver.models import (
     Memento,
     WarcLocation,
 )
-from archiver.warcread import locate, original_location, read_record_info
+from archiver.warcread import original_location
+from archiver.warcscan import locate, read_record_info
 
 ACCEPTED_FORMS = (
     "a URL (http:// or https://, fetched now), a capture id or unique prefix (or capture:<id>), "

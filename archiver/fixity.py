@@ -1,6 +1,6 @@
 """The fixity audit behind `archiver verify`: WARC files, manifest and index checked against each other.
 
-Every record of every WARC under `warcs/` is re-read by our strict reader (`warcread.scan`) and its
+Every record of every WARC under `warcs/` is re-read by our strict reader (`warcscan.scan`) and its
 block and payload digests recomputed; a digest we cannot check, a short read and a gzip member that
 does not end are failures, not warnings, because those are exactly what a crash or a bad disk
 leaves and what `warcio check` lets through (reliability.md §0.2). Then:
@@ -13,7 +13,7 @@ leaves and what `warcio check` lets through (reliability.md §0.2). Then:
   that offset with that length and that payload digest (recomputed for a response, as declared
   in `WARC-Payload-Digest` for a revisit, which has no payload); every capture recorded in a
   metadata record must be in the index. A revisit's metadata record leaves its location and
-  digest to the revisit record (warcstore.compact_revisit_document); `CaptureDocuments` fills
+  digest to the revisit record (capturedoc.compact_revisit_document); `CaptureDocuments` fills
   them in while the file is scanned, so the captures compared here are whole.
 
 The audit returns a frozen report; the CLI renders it and exits 2 when it has any problem.
@@ -26,20 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from archiver.capturedoc import CaptureDocuments
+from archiver.digests import declares_sha256
 from archiver.index import Index
 from archiver.jsonform import capture_from_dict
 from archiver.models import ArchivePaths, Capture
-from archiver.warcread import (
-    CaptureDocuments,
-    FileFault,
-    ProblemKind,
-    RecordInfo,
-    location_name,
-    parse_digest,
-    scan,
-    warc_files,
-)
-from archiver.warcstore import INVALID_SUFFIX, OPEN_SUFFIX, read_manifest
+from archiver.warcrecord import ProblemKind, RecordInfo
+from archiver.warcrecovery import INVALID_SUFFIX, OPEN_SUFFIX, read_manifest
+from archiver.warcscan import FileFault, location_name, scan, warc_files
 
 __all__ = ["FixityProblem", "FixityReport", "ProblemKind", "verify", "verify_file"]
 
@@ -169,17 +163,6 @@ def verify(paths: ArchivePaths, index: Index | None = None) -> FixityReport:
     return FixityReport(len(audits), records, size, tuple(problems))
 
 
-def _declares(declared: str | None, sha256: str | None) -> bool:
-    """Whether a declared payload digest (any form parse_digest reads) is this sha256."""
-    if declared is None or sha256 is None:
-        return declared is None and sha256 is None
-    try:
-        parsed = parse_digest(declared)
-    except ValueError:
-        return False
-    return parsed.algorithm == "sha256" and parsed.value.hex() == sha256
-
-
 def _check_index(paths: ArchivePaths, index: Index, audits: dict[str, FileAudit]) -> Iterable[FixityProblem]:
     indexed = {c.id: c for c in index.all_captures()}
     reported_missing: set[str] = set()
@@ -213,7 +196,7 @@ def _check_index(paths: ArchivePaths, index: Index, audits: dict[str, FileAudit]
                 loc.offset,
                 f"capture {capture.id} has payload sha256 {capture.payload_sha256}, the record {spot.payload_sha256}",
             )
-        elif spot.type == "revisit" and not _declares(spot.payload_digest, capture.payload_sha256):
+        elif spot.type == "revisit" and not declares_sha256(spot.payload_digest, capture.payload_sha256):
             yield FixityProblem(
                 ProblemKind.MISSING_RECORD,
                 loc.file,

@@ -2,274 +2,42 @@
 
 Why stdlib sqlite3 and not an ORM: the schema is a handful of tables queried by a handful of
 statements, and the one thing that must be right is that schema changes are named, applied once,
-and atomic. So migrations are a plain list (`MIGRATIONS`) of named steps; each is applied in one
-`BEGIN IMMEDIATE` transaction together with its row in the `migrations` table, so a failure leaves
-neither a half-made table nor a record of having run (sqlite-utils' `migrations.py` pattern). Later
-features append their step to the list; never edit or reorder one that has shipped.
+and atomic. So the schema is a plain list of named migrations (indexschema), each applied by
+`migrate` in one `BEGIN IMMEDIATE` transaction together with its row in the `migrations` table.
+Rows are converted by capturerows, which keeps them small (digests as bytes).
 
 The WARCs are the truth (DESIGN.md): `rebuild_index` recreates the captures table from the
 metadata records alone, into a temporary file renamed over the old index. WAL mode lets a reader
-(`history`, `show`) run while a capture run writes.
+(`history`, `show`) run while a capture run writes. Captures may be queued and committed in
+batches (`queue_capture`: one transaction per capture was a fifth of the capture engine's time);
+every read through the object flushes first, so within one process the index reads as committed.
 
-Small rows, because a nightly run adds one per watched page (bench/nightly.py: the index grew
-1,319 bytes per unchanged URL per night, ~400 of them secondary indexes; 664 now):
-
-* only the indexes the queries use (migration 0004, the EXPLAIN QUERY PLAN reasons beside it):
-  `url`, and `final_url` only where it differs from `url` (a partial index); rare operations
-  (recovery's `sync_file`, `captures_in`) scan the table instead;
-* sha256 digests are stored as their 32 bytes, not 64 hex characters (`_digest_cell`), read
-  back as the same hex string, so rows and Captures round-trip and a rebuild writes the same cells.
+Only the indexes the queries use exist (indexschema, migration 0004): `url`, and `final_url`
+only where it differs from `url` (a partial index, which `BY_URL` is written to use); rare
+operations (recovery's `sync_file`, `captures_in`) scan the table instead.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archiver.capturedoc import iter_captures
+from archiver.capturerows import BY_URL, INSERT, SELECT, capture_row, row_capture, stamp
 from archiver.errors import StoreError, UnknownCaptureError
+from archiver.indexschema import MIGRATIONS, Migration
 from archiver.jsonform import memento_to_dict
-from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Memento, Truncation, WarcLocation
-from archiver.warcread import iter_captures
+from archiver.models import ArchivePaths, Capture, Memento
 
 if TYPE_CHECKING:
-    from archiver.warcstore import RecoveryReport
-
-Step = tuple[str, ...] | Callable[[sqlite3.Connection], None]
-
-
-@dataclass(frozen=True)
-class Migration:
-    """A named schema change: SQL statements, or a function given the connection (in a transaction)."""
-
-    name: str
-    step: Step
-
-
-MIGRATIONS: list[Migration] = [
-    Migration(
-        "0001_captures",
-        (
-            """
-            CREATE TABLE captures (
-                id TEXT PRIMARY KEY,
-                url TEXT NOT NULL,
-                final_url TEXT,
-                status INTEGER,
-                redirects TEXT NOT NULL,
-                fetched_at TEXT NOT NULL,
-                content_type TEXT,
-                payload_sha256 TEXT,
-                payload_size INTEGER,
-                text_sha256 TEXT,
-                title TEXT,
-                warc_file TEXT,
-                warc_offset INTEGER,
-                warc_length INTEGER,
-                error_kind TEXT,
-                error_message TEXT,
-                truncated TEXT,
-                ip_address TEXT,
-                encoding TEXT,
-                text_error TEXT,
-                revisit_of TEXT,
-                elapsed_ms INTEGER
-            )
-            """,
-            "CREATE INDEX captures_url ON captures (url, fetched_at)",
-            "CREATE INDEX captures_final_url ON captures (final_url, fetched_at)",
-            "CREATE INDEX captures_payload ON captures (payload_sha256)",
-            "CREATE INDEX captures_warc_file ON captures (warc_file)",
-        ),
-    ),
-    Migration(
-        "0002_mementos",
-        (
-            """
-            CREATE TABLE mementos (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                ref TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                verdict TEXT NOT NULL,
-                original_url TEXT,
-                memento_datetime TEXT,
-                obtained_via TEXT NOT NULL,
-                capture_id TEXT,
-                mirror_file TEXT,
-                mirror_sha256 TEXT,
-                recorded_at TEXT NOT NULL,
-                document TEXT NOT NULL
-            )
-            """,
-            "CREATE INDEX mementos_ref ON mementos (ref, recorded_at)",
-            "CREATE INDEX mementos_original ON mementos (original_url)",
-        ),
-    ),
-    # The nightly watch list (archiver/watchlist.py): sources, their link state, runs, per-run results.
-    Migration(
-        "0003_watch",
-        (
-            """
-            CREATE TABLE watch (
-                key TEXT PRIMARY KEY,
-                url TEXT NOT NULL,
-                label TEXT NOT NULL DEFAULT '',
-                archives TEXT NOT NULL DEFAULT '[]',
-                found_in TEXT,
-                added_at TEXT NOT NULL,
-                baseline_id TEXT,
-                state TEXT NOT NULL DEFAULT '{}',
-                last_run TEXT,
-                doc_run TEXT
-            )
-            """,
-            """
-            CREATE TABLE watch_runs (
-                run_id TEXT PRIMARY KEY,
-                kind TEXT NOT NULL,
-                label TEXT NOT NULL,
-                started_at TEXT NOT NULL,
-                finished_at TEXT,
-                outcome TEXT NOT NULL,
-                summary TEXT NOT NULL DEFAULT '{}'
-            )
-            """,
-            """
-            CREATE TABLE watch_results (
-                run_id TEXT NOT NULL,
-                key TEXT NOT NULL,
-                checked_at TEXT NOT NULL,
-                capture_id TEXT,
-                live TEXT,
-                archive TEXT NOT NULL,
-                drift TEXT NOT NULL,
-                overall TEXT NOT NULL,
-                condition TEXT NOT NULL,
-                event TEXT,
-                document BLOB NOT NULL,
-                doc_run TEXT,
-                PRIMARY KEY (run_id, key)
-            ) WITHOUT ROWID
-            """,
-        ),
-    ),
-    # Leaner capture indexes (bench/nightly.py: they were ~400 of the ~1,300 bytes an unchanged
-    # page added to the index each night). What the queries need, by EXPLAIN QUERY PLAN:
-    # - `history` / `latest_capture` look a URL up as `url` or as `final_url`; the ORDER BY
-    #   fetched_at is sorted in a temp B-tree after the OR anyway, so fetched_at in the index
-    #   bought nothing: (url) alone serves the same plan.
-    # - `final_url` is worth indexing only where it differs from `url` (a redirect): the other
-    #   rows are found through `url`. Queries say `final_url <> url` so the partial index applies.
-    # - Nothing looks captures up by payload digest: the index is dropped.
-    # - `warc_file` is only searched by recovery and by `index` maintenance (captures_in,
-    #   sync_file), rare operations that can afford a scan of the table.
-    Migration(
-        "0004_lean_capture_indexes",
-        (
-            "DROP INDEX captures_payload",
-            "DROP INDEX captures_warc_file",
-            "DROP INDEX captures_final_url",
-            "DROP INDEX captures_url",
-            "CREATE INDEX captures_by_url ON captures (url)",
-            "CREATE INDEX captures_redirected ON captures (final_url) WHERE final_url <> url",
-        ),
-    ),
-]
-
-_COLUMNS = (
-    "id url final_url status redirects fetched_at content_type payload_sha256 payload_size text_sha256 title "
-    "warc_file warc_offset warc_length error_kind error_message truncated ip_address encoding text_error "
-    "revisit_of elapsed_ms"
-).split()
-_INSERT = f"INSERT OR REPLACE INTO captures ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM captures"
-# Asked for as `url` or ending on it; `final_url <> url` lets SQLite use the partial index
-# `captures_redirected` (a row whose final_url equals its url is found by the first term).
-_HEX = re.compile("[0-9a-f]+")
-_BY_URL = "url = ? OR (final_url = ? AND final_url <> url)"
-
-
-def _stamp(moment: datetime) -> str:
-    # Fixed width, always with microseconds, so text order is time order.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _digest_cell(hexdigest: str | None) -> str | bytes | None:
-    """A sha256 as its 32 raw bytes when it is canonical (64 lowercase hex), else as given.
-
-    Half the bytes of the text form, in every row (the columns keep TEXT affinity, which stores a
-    BLOB as it is). `_digest_value` turns it back into exactly the same string, so a row and the
-    Capture it holds still round-trip, and `index rebuild` writes the same cells again.
-    """
-    if hexdigest is not None and len(hexdigest) == 64 and _HEX.fullmatch(hexdigest):
-        return bytes.fromhex(hexdigest)
-    return hexdigest
-
-
-def _digest_value(cell: str | bytes | None) -> str | None:
-    return cell.hex() if isinstance(cell, bytes) else cell
-
-
-def _row(capture: Capture) -> tuple[Any, ...]:
-    warc, error = capture.warc, capture.error
-    return (
-        capture.id,
-        capture.url,
-        capture.final_url,
-        capture.status,
-        json.dumps([{"url": h.url, "status": h.status, "location": h.location} for h in capture.redirects]),
-        _stamp(capture.fetched_at),
-        capture.content_type,
-        _digest_cell(capture.payload_sha256),
-        capture.payload_size,
-        _digest_cell(capture.text_sha256),
-        capture.title,
-        None if warc is None else warc.file,
-        None if warc is None else warc.offset,
-        None if warc is None else warc.length,
-        None if error is None else error.kind.value,
-        None if error is None else error.message,
-        None if capture.truncated is None else capture.truncated.value,
-        capture.ip_address,
-        capture.encoding,
-        capture.text_error,
-        capture.revisit_of,
-        capture.elapsed_ms,
-    )
-
-
-def _capture(row: sqlite3.Row) -> Capture:
-    return Capture(
-        id=row["id"],
-        url=row["url"],
-        final_url=row["final_url"],
-        status=row["status"],
-        redirects=tuple(Hop(h["url"], h["status"], h.get("location")) for h in json.loads(row["redirects"])),
-        fetched_at=datetime.fromisoformat(row["fetched_at"].replace("Z", "+00:00")),
-        content_type=row["content_type"],
-        payload_sha256=_digest_value(row["payload_sha256"]),
-        payload_size=row["payload_size"],
-        text_sha256=_digest_value(row["text_sha256"]),
-        title=row["title"],
-        warc=None
-        if row["warc_file"] is None
-        else WarcLocation(row["warc_file"], row["warc_offset"], row["warc_length"]),
-        error=None if row["error_kind"] is None else Failure(ErrorKind(row["error_kind"]), row["error_message"] or ""),
-        truncated=None if row["truncated"] is None else Truncation(row["truncated"]),
-        ip_address=row["ip_address"],
-        encoding=row["encoding"],
-        text_error=row["text_error"],
-        revisit_of=row["revisit_of"],
-        elapsed_ms=row["elapsed_ms"],
-    )
+    from archiver.warcrecovery import RecoveryReport
 
 
 def utc_now() -> datetime:
@@ -299,7 +67,7 @@ class Index:
             return False
         if than is None:
             return True
-        return (_stamp(candidate.fetched_at), candidate.id) > (_stamp(than.fetched_at), than.id)
+        return (stamp(candidate.fetched_at), candidate.id) > (stamp(than.fetched_at), than.id)
 
     def __init__(
         self,
@@ -389,7 +157,7 @@ class Index:
                         ) from exc
                     db.execute(
                         "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
-                        (migration.name, _stamp(self._clock())),
+                        (migration.name, stamp(self._clock())),
                     )
                     applied.append(migration.name)
             return applied
@@ -405,10 +173,10 @@ class Index:
 
     def add_captures(self, captures: Iterable[Capture]) -> int:
         with self._lock:
-            rows = [_row(c) for c in self._pending]
-            rows.extend(_row(c) for c in captures)
+            rows = [capture_row(c) for c in self._pending]
+            rows.extend(capture_row(c) for c in captures)
             with self._transaction() as db:
-                db.executemany(_INSERT, rows)
+                db.executemany(INSERT, rows)
             self._pending.clear()
         return len(rows)
 
@@ -444,38 +212,38 @@ class Index:
 
     def get_capture(self, wanted: str) -> Capture:
         """The capture with this ID, or the only one whose ID starts with it."""
-        rows = self._query(f"{_SELECT} WHERE id = ?", (wanted,))
+        rows = self._query(f"{SELECT} WHERE id = ?", (wanted,))
         if not rows and wanted:
             pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._query(f"{_SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
+            rows = self._query(f"{SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
         if len(rows) != 1:
             raise UnknownCaptureError(wanted, tuple(r["id"] for r in rows))
-        return _capture(rows[0])
+        return row_capture(rows[0])
 
     def history(self, url: str) -> list[Capture]:
         """Every capture asked for as `url` or ending on it, newest first."""
-        rows = self._query(f"{_SELECT} WHERE {_BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
-        return [_capture(r) for r in rows]
+        rows = self._query(f"{SELECT} WHERE {BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
+        return [row_capture(r) for r in rows]
 
     def latest_capture(self, url: str) -> Capture | None:
         """The newest complete, stored capture of `url` (the baseline for a revisit record)."""
         rows = self._query(
-            f"{_SELECT} WHERE ({_BY_URL}) AND error_kind IS NULL AND status IS NOT NULL "
+            f"{SELECT} WHERE ({BY_URL}) AND error_kind IS NULL AND status IS NOT NULL "
             "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
             "ORDER BY fetched_at DESC, id DESC LIMIT 1",
             (url, url),
             flush=False,  # queued rows are in `_recent`; committing them here would undo the batching
         )
-        stored = _capture(rows[0]) if rows else None
+        stored = row_capture(rows[0]) if rows else None
         with self._lock:
             recent = self._recent.get(url)
         return recent if self._newer(recent, stored) else stored
 
     def all_captures(self) -> list[Capture]:
-        return [_capture(r) for r in self._query(f"{_SELECT} ORDER BY fetched_at, id")]
+        return [row_capture(r) for r in self._query(f"{SELECT} ORDER BY fetched_at, id")]
 
     def captures_in(self, file: str) -> list[Capture]:
-        return [_capture(r) for r in self._query(f"{_SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
+        return [row_capture(r) for r in self._query(f"{SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
 
     def count(self) -> int:
         return int(self._query("SELECT count(*) FROM captures")[0][0])
@@ -499,7 +267,7 @@ class Index:
                 if capture_id not in ids:
                     db.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
             for capture in kept:
-                db.execute(_INSERT, _row(capture))
+                db.execute(INSERT, capture_row(capture))
 
     def apply_recovery(self, report: RecoveryReport) -> None:
         """Make the index agree with what `WarcStore.recover()` kept and dropped."""
@@ -532,7 +300,7 @@ class Index:
                     None if memento.capture is None else memento.capture.id,
                     memento.mirror_file,
                     memento.mirror_sha256,
-                    _stamp(self._clock()),
+                    stamp(self._clock()),
                     json.dumps(document, ensure_ascii=False, sort_keys=True),
                 ),
             )

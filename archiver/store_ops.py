@@ -21,7 +21,8 @@ from archiver.fixity import verify as verify_archive
 from archiver.index import Index, rebuild_index
 from archiver.models import ArchivePaths, Capture, HistoryMark
 from archiver.warcread import open_content
-from archiver.warcstore import RecoveryReport, WarcStore
+from archiver.warcrecovery import RecoveryReport
+from archiver.warcstore import WarcStore
 
 # `show --body` prints text; past this many decoded bytes the body is cut with a note.
 SHOW_BODY_LIMIT = 16 * 1024 * 1024

@@ -14,17 +14,12 @@ import pytest
 from conftest import shared_file
 from test_warcstore import make_store, store_page, warcio_cli
 
+from archiver.digests import MalformedDigestError, UnknownAlgorithmError, parse_digest
 from archiver.fixity import ProblemKind, verify, verify_file
 from archiver.index import Index
 from archiver.models import ArchivePaths, WarcLocation
-from archiver.warcread import (
-    MalformedDigestError,
-    UnknownAlgorithmError,
-    iter_records,
-    parse_digest,
-    warc_files,
-)
-from archiver.warcstore import MANIFEST_NAME
+from archiver.warcrecovery import MANIFEST_NAME
+from archiver.warcscan import iter_records, warc_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "warc"
 

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from test_warcstore import T0, capture_for, exchange, make_store, outcome, store_page
 
+from archiver.capturerows import BY_URL as _BY_URL
+from archiver.capturerows import SELECT as _SELECT
 from archiver.errors import StoreError, UnknownCaptureError
-from archiver.index import _BY_URL, _SELECT, MIGRATIONS, Index, Migration, rebuild_index
+from archiver.index import Index, rebuild_index
+from archiver.indexschema import MIGRATIONS, Migration
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
 
 

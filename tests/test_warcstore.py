@@ -27,17 +27,14 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.capturedoc import compact_revisit_document, iter_captures, iter_file_captures
 from archiver.exchange import Attempt, Body, Exchange, FetchOutcome
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation
-from archiver.warcread import (
-    iter_captures,
-    iter_file_captures,
-    iter_records,
-    read_content,
-    read_payload,
-    warc_files,
-)
-from archiver.warcstore import REVISIT_PROFILE, WarcStore, compact_revisit_document, read_manifest
+from archiver.recordwriter import REVISIT_PROFILE
+from archiver.warcread import read_content, read_payload
+from archiver.warcrecovery import read_manifest
+from archiver.warcscan import iter_records, warc_files
+from archiver.warcstore import WarcStore
 
 T0 = datetime(2025, 4, 26, 8, 30, 0, 123456, tzinfo=UTC)
 WARCIO = Path(sys.executable).with_name("warcio")
