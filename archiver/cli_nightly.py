@@ -1,10 +1,10 @@
 """`archiver watch add|import|list|remove`, `archiver run`, `archiver schedule`, `archiver status`.
 
-A thin adapter over archiver.watchlist (the watch list), archiver.nightly (the run pass and the
-status) and archiver.schedule (the scheduler): parse, call one function, print, exit with a code
-from `ExitCode`. `run` exits 0 when every source passes, 2 when one fails (warnings too with
-`--strict`), 1 when the archive is busy with another run and the wait ran out, 130 when stopped
-by SIGINT/SIGTERM (the run resumes with `--run-id`).
+A thin adapter over archiver.watchlist and archiver.watchimport (the watch list),
+archiver.nightly (the run pass and the status) and archiver.schedule (the scheduler): parse, call
+one function, print, exit with a code from `ExitCode`. `run` exits 0 when every source passes, 2
+when one fails (warnings too with `--strict`), 1 when the archive is busy with another run and the
+wait ran out, 130 when stopped by SIGINT/SIGTERM (the run resumes with `--run-id`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from archiver.linkstate import state_to_dict
 from archiver.models import ArchiveRef
 from archiver.nightly import ArchiveStatus, archive_status, run_once
 from archiver.report import render, size_text, when
+from archiver.runreport import quiet_sources
 from archiver.schedule import ScheduleStatus, run_scheduler
 from archiver.urls import parse_url
-from archiver.watchlist import WatchEntry, import_documents, open_watch
+from archiver.watchimport import import_documents
+from archiver.watchlist import WatchEntry, open_watch
 
 watch_app = typer.Typer(help="The watch list: sources checked on every run.", no_args_is_help=True)
 
@@ -177,7 +179,8 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if fmt is not None or output is not None:
-        emit(render(summary.report, out_format(fmt, output)), output)
+        # As in the run's report files: sources with news in full, the quiet ones folded (HTML, Markdown).
+        emit(render(summary.report, out_format(fmt, output), quiet=quiet_sources(summary.sources)), output)
         Console(stderr=True, soft_wrap=True).print(summary.text(), highlight=False, markup=False)
     else:
         typer.echo(summary.text())

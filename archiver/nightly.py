@@ -1,20 +1,14 @@
 """Use case `run`: one pass over the watch list, as the scheduler or `archiver run` starts it.
 
-Per source, in this order: capture the live URL (an unchanged payload becomes a revisit record,
-so storage stays flat); judge it (liveverdict); advance its link state (linkstate: one bad night
-is `failing`, a warning; `gone` only after repeated failures on separate days); compare it with
-its archived copy, with our first good capture (the baseline) and with the previous one; judge the
-whole (policy, with a failing-but-not-gone link capped at warn); store the result and the new
-state in one transaction. Then the run writes `reports/<run-id>.{json,html,md}` and notifies.
+The pass checks every watched source (sourcecheck.py: capture, judge, link state, comparisons),
+records each result and the source's new link state in one transaction as it finishes, then
+writes the run's reports (runreport.py: compact JSON, HTML and Markdown with quiet sources
+folded), notifies (notify.py) and records the run's end. `archive_status` is the read-only view
+of the same tables that `archiver status` prints.
 
 Why it is built this way:
 
-- The archived copy is retrieved once and kept: the memento recorded in the index (with its
-  capture, or its file in `mirrors/`) is reused every night; only an archive that could not
-  answer (unavailable, pending) is asked again. Nightly cost is the live fetch, not the archive.
-- Unchanged pages cost almost nothing: a comparison whose sides have the same payload digest is
-  `identical` without reading either text, last night's archive comparison is reused when the
-  live payload has not changed, and the soft-404 probe is only fetched for a page that changed.
+- The archived copy is retrieved once and kept (keptcopy.py); nightly cost is the live fetch.
 - Results are recorded as each source finishes, so a run stopped by SIGTERM (the scheduler sets
   `run.stop`, checked between sources) or killed resumes under the same run id without capturing
   any URL twice; the report of a resumed run is rebuilt from what was recorded.
@@ -25,10 +19,9 @@ Why it is built this way:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,301 +29,23 @@ from pathlib import Path
 
 import httpx
 
-from archiver.archives import Archives
 from archiver.capture import CaptureEngine, IdFactory, new_capture_id
-from archiver.comparing import text_of_capture
-from archiver.config import Config, PolicyConfig
-from archiver.drift import TextSide, compare
+from archiver.config import Config
 from archiver.errors import RunInterrupted
 from archiver.index import Index
-from archiver.linkstate import LinkCondition, LinkEvent, LinkState, Observation, advance, observation_of
-from archiver.liveverdict import judge_live, probe_url
-from archiver.mirror import open_archives, with_verdict_for
-from archiver.models import (
-    ArchivePaths,
-    ArchiveVerdict,
-    Capture,
-    CheckResult,
-    Comparison,
-    DriftVerdict,
-    LiveVerdict,
-    Memento,
-    Overall,
-    Report,
-)
-from archiver.notify import Delivery, NewsEvent, NewsItem, RunNews, notify
-from archiver.policy import judge
-from archiver.report import DRIFTED, render
+from archiver.linkstate import LinkCondition
+from archiver.mirror import open_archives
+from archiver.models import ArchivePaths
+from archiver.notify import RunNews, notify
 from archiver.runledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun, utcnow
 from archiver.runlock import run_lock
+from archiver.runreport import RunSummary, quiet_sources, run_report, write_reports
 from archiver.schedule import ScheduleStatus, schedule_status
-from archiver.watchlist import (
-    RunRecord,
-    SourceResult,
-    WatchEntry,
-    WatchList,
-    citation_of,
-    comparison_from_doc,
-    kept_memento,
-    open_watch,
-)
+from archiver.sourcecheck import SourceChecker
+from archiver.sourceresult import SourceResult
+from archiver.watchlist import RunRecord, WatchList, open_watch
 
 Clock = Callable[[], datetime]
-
-REPORT_FORMATS = {"json": "json", "html": "html", "md": "markdown"}
-_EVENT_NEWS = {
-    LinkEvent.NEWLY_FAILING: NewsEvent.NEWLY_FAILING,
-    LinkEvent.GONE: NewsEvent.GONE,
-    LinkEvent.RECOVERED: NewsEvent.RECOVERED,
-}
-_RANK = {Overall.PASS: 0, Overall.WARN: 1, Overall.FAIL: 2}
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What one run did: its report (one result per watched source), files written, deliveries."""
-
-    run_id: str
-    label: str
-    report: Report
-    sources: tuple[SourceResult, ...]
-    report_paths: tuple[Path, ...]
-    deliveries: tuple[Delivery, ...]
-    resumed: int = 0  # sources checked by an earlier, interrupted attempt of the same run
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.report.summary
-
-    @property
-    def conditions(self) -> dict[str, int]:
-        counted = Counter(s.condition.value for s in self.sources)
-        return {c.value: counted[c.value] for c in LinkCondition}
-
-    @property
-    def news(self) -> tuple[NewsItem, ...]:
-        return tuple(item for s in self.sources for item in s.news)
-
-    def exit_code(self, strict: bool = False) -> int:
-        """DESIGN.md: 0 all pass, 2 any fail (warnings too with `strict`)."""
-        counts = self.counts
-        return 2 if counts["fail"] or (strict and counts["warn"]) else 0
-
-    def text(self) -> str:
-        """The few lines `archiver run` prints."""
-        counts, conditions = self.counts, self.conditions
-        lines = [
-            f"run {self.run_id} ({self.label}): {len(self.sources)} sources checked"
-            + (f", {self.resumed} of them before an interruption" if self.resumed else ""),
-            "results: " + ", ".join(f"{counts[o.value]} {o.value}" for o in Overall),
-            "link states: " + ", ".join(f"{n} {name}" for name, n in conditions.items()),
-        ]
-        news = Counter(item.event.value for item in self.news)
-        lines.append("news: " + (", ".join(f"{n} {e.replace('_', ' ')}" for e, n in news.items()) or "none"))
-        lines += [f"report: {path}" for path in self.report_paths]
-        for d in self.deliveries:
-            lines.append(f"notified {d.channel.value} {d.target}: {'ok' if d.ok else 'FAILED'} ({d.detail})")
-        return "\n".join(lines)
-
-
-def _good(capture: Capture | None) -> bool:
-    """A capture with a 2xx page stored whole: something to compare text with."""
-    return (
-        capture is not None
-        and capture.ok
-        and capture.status is not None
-        and 200 <= capture.status < 300
-        and capture.payload_sha256 is not None
-        and capture.warc is not None
-        and capture.truncated is None
-    )
-
-
-def capped_policy(policy: PolicyConfig, state: LinkState) -> PolicyConfig:
-    """While a link is `failing` (not yet `gone`), its live failure is a warning, not a failure."""
-    if state.condition is not LinkCondition.FAILING:
-        return policy
-
-    def cap(level: str) -> str:
-        return "warn" if level == "fail" else level
-
-    live = {
-        verdict: cap(level) if observation_of(LiveVerdict(verdict)) is Observation.FAILURE else level
-        for verdict, level in policy.live.items()
-    }
-    return dataclasses.replace(policy, live=live, gone_with_archive=cap(policy.gone_with_archive))
-
-
-def state_reasons(state: LinkState, event: LinkEvent | None, cfg: Config) -> list[str]:
-    """The link state in words, for the report's reasons."""
-    since = "" if state.since is None else f" since {state.since.astimezone(UTC):%Y-%m-%d}"
-    rule = (
-        f"declared gone after {cfg.watch.dead_after_failures} failed days "
-        f"spanning at least {cfg.watch.dead_after_days:g} days"
-    )
-    failures = f"{state.consecutive_failures} failed checks on {state.failure_days} days"
-    if event is LinkEvent.GONE:
-        return [f"Link state: gone{since}: {failures}, the first on {state.first_failure_at:%Y-%m-%d}."]
-    if event is LinkEvent.NEWLY_FAILING:
-        return [f"Link state: newly failing{since}; a warning until it is {rule}."]
-    if event is LinkEvent.RECOVERED:
-        return [f"Link state: recovered{since}: the link answers again after failing."]
-    if state.condition is LinkCondition.FAILING:
-        return [f"Link state: failing{since} ({failures}); {rule}."]
-    return [f"Link state: {state.condition.value}{since}."]
-
-
-def comparison_line(what: str, other: Capture, comparison: Comparison) -> str:
-    similarity = "" if comparison.similarity is None else f", similarity {comparison.similarity:.2f}"
-    return f"Since {what} ({other.fetched_at.astimezone(UTC):%Y-%m-%d}): {comparison.verdict.value}{similarity}."
-
-
-class SourceChecker:
-    """Checks one watched source at a time; shared by the run's workers (state is per call)."""
-
-    def __init__(
-        self, config: Config, engine: CaptureEngine, archives: Archives, watch: WatchList, rng: random.Random
-    ) -> None:
-        self.config = config
-        self.engine = engine
-        self.archives = archives
-        self.watch = watch
-        self.rng = rng
-        self._archive_lock = asyncio.Lock()  # one retrieval per reference, even if two sources share it
-
-    async def check(self, entry: WatchEntry, run_id: str) -> tuple[SourceResult, LinkState, str | None]:
-        index = self.engine.index
-        assert index is not None
-        history = await asyncio.to_thread(index.history, entry.url)
-        good = [c for c in history if _good(c)]
-        previous = good[0] if good else None
-        baseline = self._baseline(entry, good)
-        live = await self.engine.capture_detailed(entry.url, with_main_text=True)
-        capture, fp = live.capture, live.fingerprint
-        probe = None
-        if self._wants_probe(entry, capture, previous):
-            probed = await self.engine.capture_detailed(probe_url(entry.url, self.rng))
-            probe = (probed.capture, probed.fingerprint)
-        judgement = judge_live(capture, fp, probe, live.headers)
-        at = capture.fetched_at
-        if entry.state.last_checked_at is not None and at < entry.state.last_checked_at:
-            at = entry.state.last_checked_at  # a clock stepped back must not break the state machine
-        state, event = advance(entry.state, judgement.verdict, at, self.config.watch)
-        memento = await self._archived(entry)
-        archive_verdict = memento.verdict if memento is not None else ArchiveVerdict.NONE
-
-        live_side = None
-        if observation_of(judgement.verdict) is Observation.SUCCESS and _good(capture) and fp is not None:
-            live_side = TextSide.of(fp, capture.payload_sha256)
-        vs_baseline = vs_previous = vs_archive = None
-        archive_key = None
-        if live_side is not None:
-            if baseline is not None and baseline.id != capture.id:
-                vs_baseline = await self._compare(baseline, live_side)
-            if previous is not None:
-                vs_previous = vs_baseline if baseline is previous else await self._compare(previous, live_side)
-            if memento is not None and _good(memento.capture):
-                assert memento.capture is not None
-                archive_key = f"{memento.ref.uri}#{memento.capture.id}"
-                vs_archive = self._reused(entry, run_id, previous, capture, archive_key)
-                if vs_archive is None:
-                    vs_archive = await self._compare(memento.capture, live_side)
-        drift = vs_archive or vs_baseline
-        if drift is None:
-            why = "the live page did not answer with a page" if live_side is None else "no earlier copy to compare"
-            drift = Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
-        judged = judge(
-            capped_policy(self.config.policy, state),
-            judgement.verdict,
-            judgement.reason,
-            archive_verdict,
-            memento,
-            drift,
-        )
-        reasons = [*judged.reasons, *state_reasons(state, event, self.config)]
-        if vs_archive is None and vs_baseline is not None and baseline is not None:
-            reasons.append(comparison_line("our first capture", baseline, vs_baseline))
-        if vs_previous is not None and previous is not None:
-            # Undated when unchanged: the same words every night let the result share last night's.
-            unchanged = vs_previous.verdict is DriftVerdict.IDENTICAL
-            line = "Unchanged since the previous capture." if unchanged else None
-            reasons.append(line or comparison_line("the previous capture", previous, vs_previous))
-        news = []
-        if event is not None:
-            news.append(NewsItem(entry.url, _EVENT_NEWS[event], judgement.reason, entry.label))
-        if vs_previous is not None and previous is not None and vs_previous.verdict in DRIFTED:
-            detail = comparison_line("the previous capture", previous, vs_previous)
-            news.append(NewsItem(entry.url, NewsEvent.NEW_DRIFT, detail, entry.label))
-        result = CheckResult(
-            citation=citation_of(entry),
-            live_verdict=judgement.verdict,
-            live_capture=capture,
-            archive=memento,
-            archive_verdict=archive_verdict,
-            drift=drift,
-            overall=judged.overall,
-            reasons=tuple(reasons),
-        )
-        outcome = SourceResult(
-            entry.key, result, state.condition, event, at, vs_baseline, vs_previous, archive_key, tuple(news)
-        )
-        new_baseline = baseline.id if baseline is not None else (capture.id if live_side is not None else None)
-        return outcome, state, new_baseline
-
-    @staticmethod
-    def _baseline(entry: WatchEntry, good: list[Capture]) -> Capture | None:
-        """Our first good capture: the one recorded as baseline, else the oldest one there is."""
-        if entry.baseline_id is not None:
-            for capture in good:
-                if capture.id == entry.baseline_id:
-                    return capture
-        return good[-1] if good else None
-
-    def _wants_probe(self, entry: WatchEntry, capture: Capture, previous: Capture | None) -> bool:
-        if not self.config.live.soft_404_probe or capture.status is None or not 200 <= capture.status < 300:
-            return False
-        unchanged = previous is not None and previous.payload_sha256 == capture.payload_sha256
-        # The same bytes that were a real page last night are a real page tonight: no probe needed.
-        return not (unchanged and entry.state.last_verdict in (LiveVerdict.OK, LiveVerdict.REDIRECTED))
-
-    def _reused(
-        self, entry: WatchEntry, run_id: str, previous: Capture | None, capture: Capture, archive_key: str
-    ) -> Comparison | None:
-        """Last night's comparison with the archive, if neither side has changed since."""
-        if previous is None or previous.payload_sha256 != capture.payload_sha256:
-            return None
-        last = self.watch.last_result(entry.key, run_id)
-        if last is None or last[0] != previous.id or last[1].get("archive_key") != archive_key:
-            return None
-        return comparison_from_doc(last[1].get("drift"))
-
-    async def _compare(self, stored: Capture, live: TextSide) -> Comparison:
-        if stored.payload_sha256 == live.payload_sha256:  # identical: no text needs reading
-            same = TextSide(stored.payload_sha256, stored.text_sha256, stored.title, None, None)
-            return compare(same, live, self.config.drift)
-        side, why = await asyncio.to_thread(
-            text_of_capture, self.config.archive_dir, stored, self.config.fetch.max_decoded_bytes
-        )
-        if side is None:
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
-        return await asyncio.to_thread(compare, side, live, self.config.drift)
-
-    async def _archived(self, entry: WatchEntry) -> Memento | None:
-        """The best archived copy among the entry's references, each retrieved once and kept."""
-        if not entry.archives:
-            return None
-        index = self.engine.index
-        assert index is not None
-        found: list[Memento] = []
-        for ref in entry.archives:
-            async with self._archive_lock:
-                memento = kept_memento(index, ref)
-                if memento is None:
-                    memento = with_verdict_for(await self.archives.mirror(ref), entry.url)
-                    index.add_memento(memento)
-            found.append(with_verdict_for(memento, entry.url))
-        with_content = [m for m in found if m.verdict is ArchiveVerdict.OK and _good(m.capture)]
-        return (with_content or [m for m in found if m.verdict is ArchiveVerdict.OK] or found)[0]
 
 
 async def _check_all(
@@ -371,19 +86,6 @@ async def _check_all(
         return [s for s in ordered if s is not None], len(earlier)
 
 
-def write_reports(config: Config, run_id: str, report: Report) -> tuple[Path, ...]:
-    folder = config.archive_dir / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, fmt in REPORT_FORMATS.items():
-        path = folder / f"{run_id}.{suffix}"
-        temp = path.with_name(path.name + ".part")
-        temp.write_text(render(report, fmt), encoding="utf-8")
-        temp.replace(path)  # a reader never sees half a report
-        paths.append(path)
-    return tuple(paths)
-
-
 def run_pass(
     config: Config,
     run: ScheduledRun,
@@ -397,22 +99,8 @@ def run_pass(
     started_at = clock()
     sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random()))
     finished_at = clock()
-    conditions = Counter(s.condition.value for s in sources)
-    notes = [
-        f"{run.label}; run id {run.run_id}.",
-        "Link states: " + ", ".join(f"{conditions[c.value]} {c.value}" for c in LinkCondition) + ".",
-    ]
-    if resumed:
-        notes.append(f"Resumed: {resumed} sources were checked before an interruption of this run.")
-    report = Report(
-        tool="archiver",
-        started_at=started_at,
-        finished_at=finished_at,
-        results=tuple(s.result for s in sources),
-        title=f"archiver run {run.run_id}",
-        notes=tuple(notes),
-    )
-    paths = write_reports(config, run.run_id, report)
+    report = run_report(run.run_id, run.label, started_at, finished_at, sources, resumed)
+    paths = write_reports(config, run.run_id, report, quiet_sources(sources))
     items = tuple(item for s in sources for item in s.news)
     news = RunNews(
         run.run_id, started_at, finished_at, items, paths, run.label, {"checked": len(sources), **report.summary}
@@ -429,6 +117,7 @@ def run_pass(
                 "counts": summary.counts,
                 "conditions": summary.conditions,
                 "news": dict(news.counts),
+                "quiet": summary.quiet,
                 "reports": [str(p) for p in paths],
                 "deliveries": [{"target": d.target, "ok": d.ok, "detail": d.detail} for d in deliveries],
             },
@@ -443,6 +132,23 @@ def scheduled_run(config: Config, run: ScheduledRun) -> RunSummary:
 
 def manual_run_id(at: datetime) -> str:
     return "manual-" + at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def fresh_manual_run_id(config: Config, at: datetime) -> str:
+    """A new manual run's id: `manual_run_id`, with a serial when a run of that second is recorded.
+
+    Two `archiver run` in one second must be two runs: under one id the second would "resume" the
+    finished first one and check nothing. Called under the run lock, so no other run races it.
+    """
+    base = manual_run_id(at)
+    if not ArchivePaths(config.archive_dir).index.exists():
+        return base
+    with open_watch(config, create=False) as watch:
+        candidate, serial = base, 1
+        while watch.run(candidate) is not None:
+            serial += 1
+            candidate = f"{base}-{serial}"
+    return candidate
 
 
 def run_once(
@@ -462,10 +168,10 @@ def run_once(
     A `run_id` of an interrupted run resumes it. Raises RunInterrupted when `stop` is set.
     """
     now = clock()
-    run_id = run_id or manual_run_id(now)
     label = f"manual run at {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    run = ScheduledRun(run_id, now, RunKind.MANUAL, label, stop or threading.Event())
-    with run_lock(config.archive_dir, lock_wait, purpose=f"archiver run {run_id}"):
+    with run_lock(config.archive_dir, lock_wait, purpose=f"archiver run {run_id or manual_run_id(now)}"):
+        run_id = run_id or fresh_manual_run_id(config, now)
+        run = ScheduledRun(run_id, now, RunKind.MANUAL, label, stop or threading.Event())
         ledger = Ledger(config.archive_dir / LEDGER_NAME, clock)
         entry = ledger.begin(now, RunKind.MANUAL, label, run_id=run_id)
         try:

@@ -11,66 +11,48 @@ twice. The tables are the index's migration `0003_watch`:
   (linkstate.py, as JSON) and the id of our first good capture (the baseline).
 - `watch_runs`: one row per run id (a resumed run keeps its row), with its summary once finished.
 - `watch_results`: one row per source per run, written as soon as that source is checked; the
-  verdicts are columns (for `archiver status` counts), the rest a compact zlib-compressed JSON
-  document from which the run's report is rebuilt on resume. It is compact on purpose: an
-  unchanged page adds a revisit record to the WARCs and this row to the index every night, and
-  both must stay small (bench/nightly.py measures the growth per URL). The document is deflated
-  with a preset dictionary of the keys and sentences results repeat (`RESULT_DICTIONARY_1`;
-  ~300 bytes become ~40), and a night that says what the night before said stores no copy.
+  verdicts are columns (for `archiver status` counts and for telling a quiet source), the rest a
+  compact document (sourceresult.py) from which the run's report is rebuilt on resume. A night
+  that says what the night before said stores no copy of it: the row names the run that holds it.
 
-Archived copies are retrieved once: `kept_memento` returns the newest memento recorded in the
-index's `mementos` table for a reference, which the nightly pass reuses instead of downloading
-the archive again.
+A rebuilt result reads its archived copy back with keptcopy.py's `kept_memento`; importing
+documents into the watch list is watchimport.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from archiver.archiveref import parse_archive_ref
-from archiver.capture import CaptureEngine
 from archiver.config import Config
 from archiver.errors import StoreError, UsageError
-from archiver.extract import ArchiveHosts, Link, extract_links
 from archiver.index import Index
-from archiver.jsonform import capture_from_dict, comparison_to_dict, ref_from_dict, ref_to_dict
+from archiver.jsonform import ref_from_dict, ref_to_dict
+from archiver.keptcopy import kept_memento
 from archiver.linkstate import LinkCondition, LinkEvent, LinkState, state_from_dict, state_to_dict
-from archiver.mirror import open_archives
 from archiver.models import (
-    ArchiveKind,
     ArchivePaths,
     ArchiveRef,
     ArchiveVerdict,
-    Change,
     CheckResult,
     Citation,
     Comparison,
     DriftVerdict,
     LiveVerdict,
-    Memento,
     Overall,
     SourceSpan,
 )
 from archiver.notify import NewsEvent, NewsItem
-from archiver.pairing import UNRESOLVED_NOTE, candidate_refs, pair
+from archiver.sourceresult import SourceResult, Verdicts, comparison_from_doc, pack_doc, result_doc, unpack_doc
 from archiver.urls import comparable
 
 Clock = Callable[[], datetime]
-
-# Mementos worth keeping: the archive answered for good. Others (unavailable, pending) are asked again.
-KEPT_VERDICTS = frozenset(
-    {ArchiveVerdict.OK, ArchiveVerdict.MISMATCH, ArchiveVerdict.METADATA_ONLY, ArchiveVerdict.NOT_FOUND}
-)
 
 
 class AddOutcome(StrEnum):
@@ -91,27 +73,6 @@ class WatchEntry:
     found_in: SourceSpan | None = None
     baseline_id: str | None = None
     state: LinkState = field(default_factory=LinkState)
-
-
-@dataclass(frozen=True)
-class SourceResult:
-    """One watched source checked in one run.
-
-    `result.drift` compares the live page with the archived copy when one has content, else with
-    our baseline; `baseline` and `previous` compare it with our first and our previous good capture.
-    `archive_key` names the copy `result.drift` was measured against, so an unchanged page can
-    reuse last night's comparison instead of re-reading both texts.
-    """
-
-    key: str
-    result: CheckResult
-    condition: LinkCondition
-    event: LinkEvent | None
-    checked_at: datetime
-    baseline: Comparison | None = None
-    previous: Comparison | None = None
-    archive_key: str | None = None
-    news: tuple[NewsItem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,141 +102,6 @@ def _when(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-# -- compact codecs for the result documents --------------------------------------------------
-
-
-def comparison_doc(comparison: Comparison | None) -> dict[str, Any] | None:
-    """A comparison without its default fields (most nights: identical, nothing else)."""
-    if comparison is None:
-        return None
-    full = comparison_to_dict(comparison)
-    full.pop("excerpt")
-    # Drop a field only when it holds its own default: quote_in_* are tri-state (False is news).
-    defaults = {"payload_identical": False, "text_identical": False, "added": 0, "removed": 0, "changes": []}
-    return {k: v for k, v in full.items() if v is not None and (k not in defaults or v != defaults[k])}
-
-
-def comparison_from_doc(doc: dict[str, Any] | None) -> Comparison | None:
-    if doc is None:
-        return None
-    return Comparison(
-        verdict=DriftVerdict(doc["verdict"]),
-        similarity=doc.get("similarity"),
-        payload_identical=bool(doc.get("payload_identical", False)),
-        text_identical=bool(doc.get("text_identical", False)),
-        title_similarity=doc.get("title_similarity"),
-        added=int(doc.get("added", 0)),
-        removed=int(doc.get("removed", 0)),
-        changes=tuple(Change(c["op"], c["before"], c["after"]) for c in doc.get("changes", [])),
-        quote_in_a=doc.get("quote_in_a"),
-        quote_in_b=doc.get("quote_in_b"),
-        reason=doc.get("reason"),
-    )
-
-
-def memento_from_doc(doc: dict[str, Any], ref: ArchiveRef) -> Memento:
-    """A memento from its recorded JSON (jsonform.memento_to_dict) and the reference it answers."""
-    substitute = doc.get("substitute_for")
-    substitute_ref = None
-    if substitute:
-        substitute_ref = parse_archive_ref(substitute, bare_guid=False) or ArchiveRef(
-            ArchiveKind.MEMENTO, substitute, substitute
-        )
-    return Memento(
-        ref=ref,
-        verdict=ArchiveVerdict(doc["verdict"]),
-        original_url=doc.get("original_url"),
-        datetime=_when(doc.get("datetime")),
-        obtained_via=doc.get("obtained_via") or "index",
-        capture=capture_from_dict(doc["capture"]) if doc.get("capture") else None,
-        reason=doc.get("reason"),
-        substitute_for=substitute_ref,
-        substitute_days=doc.get("substitute_days"),
-        mirror_file=doc.get("mirror_file"),
-        mirror_sha256=doc.get("mirror_sha256"),
-        title=doc.get("title"),
-        problems=tuple(doc.get("problems") or ()),
-    )
-
-
-def kept_memento(index: Index, ref: ArchiveRef) -> Memento | None:
-    """The newest recorded memento of `ref` that settled the question, or None to ask the archive."""
-    docs = index.mementos(ref.uri)
-    if not docs or ArchiveVerdict(docs[0]["verdict"]) not in KEPT_VERDICTS:
-        return None
-    return memento_from_doc(docs[0], ref)
-
-
-# A preset deflate dictionary for the result documents: the keys and the sentences most nights
-# repeat. A 300-byte document (the night after a first capture: identical everywhere, five
-# reasons) deflates to ~70 bytes with it instead of ~300 without, and that row is written for
-# every watched URL every night. The zlib stream names its dictionary (the Adler-32 in its
-# header), so this text must NEVER change: a better one is added to `_DICTIONARIES` beside it, and
-# `_pack` switched to it; rows written with an older one (or none) stay readable.
-RESULT_DICTIONARY_1 = (
-    b'"quote_in_a":false,"quote_in_b":false,"added":0,"removed":0,"changes":[{"op":"before":"after":'
-    b'"verdict":"unknown","reason":"no earlier copy to compare"},"verdict":"equivalent","verdict":"minor",'
-    b'"verdict":"major","verdict":"replaced","The live URL now redirects to a different page (",'
-    b'"The live page is gone (","The site could not be reached (","The site refused our request (",'
-    b'"The site answered with a server error after retries (","The archive could not be consulted (",'
-    b'"The archived copy captures the cited URL","The live page has small changes from the archived one",'
-    b'"The live page is byte-for-byte the archived one.","Link state: failing since 20",'
-    b'"Link state: newly failing since 20","Link state: recovered since 20","Link state: gone since 20",'
-    b'{"archive_ref":"https://perma.cc/","archive_key":"https://web.archive.org/web/",'
-    b'{"archive_ref":null,"archive_key":null,"drift":{"verdict":"identical","similarity":1.0,'
-    b'"payload_identical":true,"text_identical":true,"title_similarity":1.0,"reason":"same bytes"},'
-    b'"baseline":{"verdict":"identical","similarity":1.0,"payload_identical":true,"text_identical":true,'
-    b'"title_similarity":1.0,"reason":"same bytes"},"previous":{"verdict":"identical","similarity":1.0,'
-    b'"payload_identical":true,"text_identical":true,"title_similarity":1.0,"reason":"same bytes"},'
-    b'"reasons":["The live page answers normally.",'
-    b'"No archived copy is cited for this URL; add one (e.g. a Perma.cc link).","Link state: ok since 20'
-    b'","Since our first capture (20"): identical, similarity 1.00.","Unchanged since the previous capture."],'
-    b'"news":[]}'
-)
-_DICTIONARIES = {zlib.adler32(d): d for d in (RESULT_DICTIONARY_1,)}
-_FDICT = 0x20  # zlib header flag: a preset dictionary follows (RFC 1950 §2.2)
-
-
-def _pack(doc: dict[str, Any]) -> bytes:
-    packer = zlib.compressobj(9, zdict=RESULT_DICTIONARY_1)
-    data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    return packer.compress(data) + packer.flush()
-
-
-def _inflate(blob: bytes) -> bytes:
-    if len(blob) < 6 or not blob[1] & _FDICT:
-        return zlib.decompress(blob)  # written before the dictionary existed
-    dictionary = _DICTIONARIES.get(int.from_bytes(blob[2:6], "big"))
-    if dictionary is None:
-        raise StoreError("a watch result document names a compression dictionary this version does not know")
-    unpacker = zlib.decompressobj(zdict=dictionary)
-    return unpacker.decompress(blob) + unpacker.flush()
-
-
-def _unpack(blob: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(_inflate(bytes(blob)))
-    except (zlib.error, ValueError) as exc:
-        raise StoreError(f"a watch result document is unreadable ({exc}); the index may be damaged") from exc
-    if not isinstance(value, dict):
-        raise StoreError("a watch result document is not a JSON object; the index may be damaged")
-    return value
-
-
-def result_doc(outcome: SourceResult) -> dict[str, Any]:
-    result = outcome.result
-    memento = result.archive
-    return {
-        "archive_ref": None if memento is None else memento.ref.uri,
-        "archive_key": outcome.archive_key,
-        "drift": comparison_doc(result.drift),
-        "baseline": comparison_doc(outcome.baseline),
-        "previous": comparison_doc(outcome.previous),
-        "reasons": list(result.reasons),
-        "news": [[n.event.value, n.detail] for n in outcome.news],
-    }
-
-
 # -- the watch list ----------------------------------------------------------------------------
 
 
@@ -291,8 +117,8 @@ class WatchList:
     def _tx(self) -> Any:
         return self.index._transaction()
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        return self.index._query(sql, params)
+    def _rows(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[Any]:
+        return self.index._query(sql, params, flush=flush)
 
     def add(
         self,
@@ -383,7 +209,7 @@ class WatchList:
         `doc_run` names the run whose row holds it. This keeps an unchanged source's row small.
         """
         result = outcome.result
-        blob = _pack(result_doc(outcome))
+        blob = pack_doc(result_doc(outcome))
         with self._tx() as db:
             row = db.execute("SELECT doc_run FROM watch WHERE key = ?", (outcome.key,)).fetchone()
             doc_run = None if row is None else row["doc_run"]
@@ -420,13 +246,13 @@ class WatchList:
 
     def _document(self, row: Any) -> dict[str, Any]:
         if not row["doc_run"]:
-            return _unpack(row["document"])
+            return unpack_doc(row["document"])
         rows = self._rows(
             "SELECT document FROM watch_results WHERE run_id = ? AND key = ?", (row["doc_run"], row["key"])
         )
         if not rows:
             raise StoreError(f"the result of {row['key']} in run {row['run_id']} refers to a missing one")
-        return _unpack(rows[0]["document"])
+        return unpack_doc(rows[0]["document"])
 
     def done_keys(self, run_id: str) -> set[str]:
         """The sources a run already checked (a resumed run skips them)."""
@@ -449,6 +275,17 @@ class WatchList:
             return None
         rows = self._rows("SELECT * FROM watch_results WHERE run_id = ? AND key = ?", (watched[0]["last_run"], key))
         return (rows[0]["capture_id"], self._document(rows[0])) if rows else None
+
+    def previous_verdicts(self, key: str, before_run: str) -> Verdicts | None:
+        """The verdicts and link condition of a source's newest result before `before_run`, if any."""
+        rows = self._rows(
+            "SELECT r.live, r.archive, r.drift, r.overall, r.condition FROM watch w"
+            " JOIN watch_results r ON r.run_id = w.last_run AND r.key = w.key WHERE w.key = ? AND w.last_run <> ?",
+            (key, before_run),
+            flush=False,  # the watch tables are written directly, never queued: no captures to commit first
+        )
+        row = rows[0] if rows else None
+        return None if row is None else (row["live"], row["archive"], row["drift"], row["overall"], row["condition"])
 
     def _rebuild(self, row: Any, entry: WatchEntry) -> SourceResult:
         doc = self._document(row)
@@ -485,6 +322,8 @@ class WatchList:
             comparison_from_doc(doc.get("previous")),
             doc.get("archive_key"),
             news,
+            quiet=bool(doc.get("quiet", False)),
+            since=entry.state.since,  # the entry was read after this run advanced its state
         )
 
     # -- counts for `archiver status` --------------------------------------------------------
@@ -543,7 +382,7 @@ def _run(row: Any) -> RunRecord:
     )
 
 
-# -- opening, and importing documents ----------------------------------------------------------
+# -- opening -----------------------------------------------------------------------------------
 
 
 def utcnow() -> datetime:
@@ -558,56 +397,3 @@ def open_watch(config: Config, clock: Clock = utcnow, *, create: bool = True) ->
         raise UsageError(f"{paths.root} holds no archive index yet: add a source with 'archiver watch add URL'")
     with Index(paths.index) as index:
         yield WatchList(index, clock)
-
-
-@dataclass(frozen=True)
-class Imported:
-    """What `watch import` did: each citation added (or found already watched), and what was skipped."""
-
-    added: tuple[tuple[WatchEntry, AddOutcome], ...]
-    skipped: tuple[tuple[str, str], ...]  # (URL, why)
-
-
-async def _originals(config: Config, links: Sequence[Link]) -> dict[str, str | None]:
-    """What each Perma / memento link in the documents captured (resolve only, no download)."""
-    refs = candidate_refs(links)
-    if not refs:
-        return {}
-    async with CaptureEngine(config) as engine, open_archives(config, engine) as archives:
-        mementos = await asyncio.gather(*(archives.resolve(ref) for ref in refs))
-    return {ref.uri: memento.original_url for ref, memento in zip(refs, mementos, strict=True)}
-
-
-def import_documents(
-    config: Config, documents: Sequence[Path], *, resolve: bool = True, clock: Clock = utcnow
-) -> Imported:
-    """Watch every citation of the documents, with the archive links paired with it.
-
-    With `resolve`, Perma and other memento links are asked which URL they captured, so they pair
-    by content (as `archiver check` does); without it they pair by position only.
-    """
-    hosts = ArchiveHosts.from_config(config)
-    links: list[Link] = []
-    for path in documents:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read the document {path}: {exc}") from None
-        links += extract_links(data, str(path), hosts=hosts)
-    originals = asyncio.run(_originals(config, links)) if resolve else {}
-    added: list[tuple[WatchEntry, AddOutcome]] = []
-    skipped: list[tuple[str, str]] = []
-    with open_watch(config, clock) as watch:
-        for citation in pair(links, originals):
-            if citation.note and UNRESOLVED_NOTE in citation.note:
-                skipped.append((citation.url, UNRESOLVED_NOTE))
-                continue
-            try:
-                added.append(
-                    watch.add(
-                        citation.url, citation.archives, label=citation.expected_title or "", found_in=citation.found_in
-                    )
-                )
-            except UsageError as exc:
-                skipped.append((citation.url, str(exc)))
-    return Imported(tuple(added), tuple(skipped))

@@ -26,10 +26,11 @@ from archiver.errors import ArchiveLockedError, RunInterrupted
 from archiver.index import Index
 from archiver.linkstate import LinkCondition, LinkEvent
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, DriftVerdict, LiveVerdict, Overall
-from archiver.nightly import RunSummary, archive_status, run_once, scheduled_run
+from archiver.nightly import archive_status, run_once, scheduled_run
 from archiver.notify import NewsEvent
 from archiver.runledger import RunKind, ScheduledRun
 from archiver.runlock import run_lock
+from archiver.runreport import RunSummary
 from archiver.watchlist import open_watch
 
 START = datetime(2025, 3, 1, 3, 0, tzinfo=UTC)
@@ -164,12 +165,39 @@ def test_weeks_of_nights_change_fail_and_recover(archive_dir: Path, httpserver: 
     assert night4.previous is not None and night4.previous.verdict is DriftVerdict.IDENTICAL
     assert night4.baseline is not None and night4.baseline.verdict is DriftVerdict.MINOR
 
-    # One report per run, in three formats, each naming the link state.
+    # Quiet: the same verdicts and link condition as the night before, and no news.
+    names = {stable: "stable", changing: "changing", flaky: "flaky"}
+    quiet = [{names[s.result.citation.url] for s in summary.sources if s.quiet} for summary in summaries]
+    assert quiet == [
+        set(),  # nothing to compare with yet
+        {"stable", "changing"},  # drift unknown -> identical is not news; flaky newly failing
+        {"stable", "flaky"},  # changing drifted; flaky still failing
+        {"stable", "changing", "flaky"},
+        {"stable", "changing"},  # flaky gone
+        {"stable", "changing", "flaky"},
+        {"stable", "changing"},  # flaky recovered
+        {"stable", "changing", "flaky"},
+    ]
+    assert [s.quiet for s in summaries] == [len(q) for q in quiet] and "quiet: 2 sources" in summaries[2].text()
+
+    # One report per run, in three formats, each naming the link state; the JSON in full but compact.
     for night in range(1, 9):
-        report = json.loads((archive_dir / "reports" / f"night-{night}.json").read_text())
-        assert report["schema_version"] == 1 and len(report["results"]) == 3
+        raw = (archive_dir / "reports" / f"night-{night}.json").read_text()
+        report = json.loads(raw)
+        assert report["schema_version"] == 1 and len(report["results"]) == 3 and raw.count("\n") == 1
+        assert all(r["live"]["capture"]["payload_sha256"] for r in report["results"])
         assert (archive_dir / "reports" / f"night-{night}.html").is_file()
         assert (archive_dir / "reports" / f"night-{night}.md").is_file()
+    # The Markdown and HTML show the news in full and fold the quiet sources into one short table.
+    night5 = (archive_dir / "reports" / "night-5.md").read_text()
+    news_part, quiet_part = night5.split("### Quiet sources")
+    assert flaky in news_part and "Link state: gone" in news_part and stable not in news_part
+    assert f"| 1 | <{stable}> | warn | ok since 2025-03-01 |" in quiet_part
+    assert "2 quiet sources, the same verdicts as in the previous run and no news: 2 warn" in quiet_part
+    night6_html = (archive_dir / "reports" / "night-6.html").read_text()
+    assert "No news: every source has the same verdicts" in night6_html
+    assert '<tr class="row-fail"><td>3</td>' in night6_html and "gone since 2025-03-05" in night6_html
+    assert '<table class="results">' not in night6_html and "3 quiet sources" in night6_html
     gone_report = json.loads((archive_dir / "reports" / "night-5.json").read_text())
     flaky_result = next(r for r in gone_report["results"] if r["citation"]["url"] == flaky)
     assert any(reason.startswith("Link state: gone") for reason in flaky_result["reasons"])
@@ -249,6 +277,17 @@ def test_a_stopped_run_resumes_without_capturing_twice(archive_dir: Path, httpse
     assert all(s.result.live_capture is not None for s in resumed.sources)
     report = json.loads((archive_dir / "reports" / f"{run.run_id}.json").read_text())
     assert [r["citation"]["url"] for r in report["results"]] == urls
+
+
+def test_two_manual_runs_in_one_second_are_two_runs(archive_dir: Path, httpserver: HTTPServer, site: Site) -> None:
+    config = nightly_config(archive_dir, httpserver)
+    site.pages["/a"] = (200, page("A", *ARTICLE[:3]))
+    with open_watch(config) as watch:
+        watch.add(httpserver.url_for("/a"))
+    clock = Clock(START)
+    first, second = run_once(config, clock=clock), run_once(config, clock=clock)
+    assert (first.run_id, second.run_id) == ("manual-20250301T030000Z", "manual-20250301T030000Z-2")
+    assert site.hits["/a"] == 2 and second.resumed == 0 and len(second.sources) == 1
 
 
 def test_a_manual_run_does_not_overlap_a_running_one(archive_dir: Path, httpserver: HTTPServer) -> None:

@@ -50,6 +50,7 @@ from archiver.models import (
 )
 from archiver.report import (
     FORMATS,
+    QuietSources,
     render,
     render_captures,
     render_comparison,
@@ -313,6 +314,64 @@ def test_comparison_matches_golden_file(fmt: str) -> None:
     _check_golden(f"comparison.{SUFFIX[fmt]}", output)
 
 
+# A nightly run's report: the identical source and the long-unreachable one said the same the night
+# before (quiet), the two drifted ones are news.
+NIGHTLY_QUIET = QuietSources({1: "ok since 2026-01-02", 4: "gone since 2026-01-09"})
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_nightly_report_with_quiet_sources_matches_golden_file(fmt: str) -> None:
+    _check_golden(f"nightly.{SUFFIX[fmt]}", render(sample_report(), fmt, quiet=NIGHTLY_QUIET))
+
+
+def test_quiet_sources_are_folded_and_news_kept_in_full() -> None:
+    md = render(sample_report(), "markdown", quiet=NIGHTLY_QUIET)
+    news, quiet = md.split("### Quiet sources")
+    assert "https://example.com/report.pdf" not in news and "gone.example.net" not in news
+    assert "#### 2. " in news and "#### 3. " in news and "#### 4. " not in news  # no details for quiet ones
+    assert "| 4 | <https://gone.example.net/article/7> | fail | gone since 2026-01-09 |" in quiet
+    assert "2 quiet sources, the same verdicts as in the previous run and no news: 1 pass · 1 fail" in quiet
+    assert quiet.count("\n| ") == 3 and "<details>" in quiet and quiet.rstrip().endswith("</details>")
+    root = lxml_html.document_fromstring(render(sample_report(), "html", quiet=NIGHTLY_QUIET))
+    assert [int(n) for n in root.xpath("//table[@class='results']/tbody/tr/td[1]//text()")] == [2, 3]
+    rows = root.xpath("//section[@class='quiet']/details/table/tbody/tr")
+    assert [[td.text_content() for td in row] for row in rows] == [
+        ["1", "https://example.com/report.pdf", "pass", "ok since 2026-01-02"],
+        ["4", "https://gone.example.net/article/7", "fail", "gone since 2026-01-09"],
+    ]
+    assert root.xpath("//article[@id='item-4']") == [] and root.xpath("//article[@id='item-3']")
+    # The header still counts every result; the JSON and the table are never folded.
+    assert "4 results: 1 pass · 1 warn · 2 fail" in md
+    assert render(sample_report(), "json", quiet=NIGHTLY_QUIET) == render(sample_report(), "json")
+    assert render(sample_report(), "table", quiet=NIGHTLY_QUIET) == render(sample_report(), "table")
+    # Without quiet sources the output is the check report, byte for byte (the golden files above).
+    assert render(sample_report(), "markdown", quiet=QuietSources({})) == render(sample_report(), "markdown")
+
+
+def test_a_night_without_news_says_so() -> None:
+    everything = QuietSources({n: "ok since 2026-01-02" for n in range(1, 5)})
+    md = render(sample_report(), "markdown", quiet=everything)
+    assert "No news: every source has the same verdicts as in the previous run." in md
+    assert "| Citation |" not in md and "### Details" not in md
+    page = render(sample_report(), "html", quiet=everything)
+    etree.fromstring(page.encode("utf-8"))
+    assert '<table class="results">' not in page and "4 quiet sources" in page
+
+
+def test_quiet_sources_must_be_results_of_the_report() -> None:
+    with pytest.raises(ValueError, match="numbered 1 to 4"):
+        render(sample_report(), "markdown", quiet=QuietSources({5: "ok"}))
+    with pytest.raises(ValueError, match="numbered 1 to 4"):
+        render(sample_report(), "html", quiet=QuietSources({0: "ok"}))
+
+
+def test_compact_json_is_the_same_document_on_one_line() -> None:
+    compact = render(sample_report(), "json", compact=True)
+    indented = render(sample_report(), "json")
+    assert json.loads(compact) == json.loads(indented) and compact.count("\n") == 1 and compact.endswith("}\n")
+    assert len(compact) < 0.75 * len(indented) and "国务院" in compact
+
+
 def hostile_report() -> Report:
     """Text a page or a document controls, crafted to break out of each format."""
     evil = "<script>alert(1)</script>"
@@ -420,6 +479,8 @@ def test_memento_and_comparison_json() -> None:
     [
         pytest.param(lambda: render(sample_report(), "html"), id="report"),
         pytest.param(lambda: render(hostile_report(), "html"), id="hostile"),
+        pytest.param(lambda: render(sample_report(), "html", quiet=NIGHTLY_QUIET), id="nightly"),
+        pytest.param(lambda: render(hostile_report(), "html", quiet=QuietSources({1: "<b>x</b>"})), id="hostile-quiet"),
         pytest.param(
             lambda: render_captures(sample_captures(), "html", markers=sample_markers(sample_captures())), id="history"
         ),

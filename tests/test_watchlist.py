@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 from archiver.config import Config
 from archiver.errors import StoreError
 from archiver.index import Index
-from archiver.linkstate import LinkCondition, LinkState
+from archiver.keptcopy import kept_memento
+from archiver.linkstate import LinkCondition, LinkEvent, LinkState
 from archiver.models import (
     ArchiveKind,
     ArchiveRef,
@@ -27,19 +29,17 @@ from archiver.models import (
     Overall,
 )
 from archiver.notify import NewsEvent, NewsItem
-from archiver.watchlist import (
+from archiver.sourceresult import (
     RESULT_DICTIONARY_1,
-    AddOutcome,
     SourceResult,
-    _pack,
-    _unpack,
-    citation_of,
     comparison_doc,
     comparison_from_doc,
-    import_documents,
-    kept_memento,
-    open_watch,
+    is_quiet,
+    pack_doc,
+    unpack_doc,
 )
+from archiver.watchimport import import_documents
+from archiver.watchlist import AddOutcome, citation_of, open_watch
 
 NOW = datetime(2025, 4, 26, 3, 0, tzinfo=UTC)
 PERMA = ArchiveRef(ArchiveKind.PERMA, "https://perma.cc/5UBL-GCVG", "https://perma.cc/5UBL-GCVG", guid="5UBL-GCVG")
@@ -128,6 +128,34 @@ def test_results_are_recorded_with_the_state_and_rebuilt(config: Config) -> None
         assert watch.condition_counts()["failing"] == 1
 
 
+def test_a_quiet_result_is_told_from_the_previous_one_and_rebuilt_quiet(config: Config) -> None:
+    with open_watch(config, lambda: NOW) as watch:
+        entry, _ = watch.add("http://example.com/a")
+        drift = Comparison(DriftVerdict.IDENTICAL, 1.0, True, True, reason="same bytes")
+        result = CheckResult(citation_of(entry), LiveVerdict.OK, None, None, ArchiveVerdict.NONE, drift, Overall.WARN)
+        state = LinkState(LinkCondition.OK, NOW, last_success_at=NOW, last_checked_at=NOW, last_verdict=LiveVerdict.OK)
+        outcome = SourceResult(entry.key, result, LinkCondition.OK, None, NOW, since=NOW)
+        assert watch.previous_verdicts(entry.key, "n1") is None  # never checked: never quiet
+        watch.record("n1", outcome, state, None)
+        assert watch.previous_verdicts(entry.key, "n1") is None  # its own run is not a previous one
+        before = watch.previous_verdicts(entry.key, "n2")
+        assert before == outcome.verdicts == ("ok", "none", "identical", "warn", "ok")
+        assert is_quiet(outcome.verdicts, before, None, ())
+        assert not is_quiet(outcome.verdicts, None, None, ())
+        assert not is_quiet(outcome.verdicts, before, LinkEvent.RECOVERED, ())
+        assert not is_quiet(outcome.verdicts, ("ok", "none", "identical", "pass", "ok"), None, ())
+        # The second night's first comparison with an earlier capture is not news; a drift is.
+        assert is_quiet(outcome.verdicts, ("ok", "none", "unknown", "warn", "ok"), None, ())
+        assert not is_quiet(("ok", "none", "minor", "warn", "ok"), ("ok", "none", "unknown", "warn", "ok"), None, ())
+        assert not is_quiet(outcome.verdicts, ("ok", "none", "minor", "warn", "ok"), None, ())
+        news = (NewsItem(entry.url, NewsEvent.NEW_DRIFT, "minor", ""),)
+        assert not is_quiet(outcome.verdicts, before, None, news)
+        watch.record("n2", replace(outcome, quiet=True), state, None)
+        rebuilt = watch.results_of("n2", watch.entries())[entry.key]
+        assert rebuilt.quiet and rebuilt.since == NOW and rebuilt.result == result
+        assert not watch.results_of("n1", watch.entries())[entry.key].quiet
+
+
 def test_only_settled_mementos_are_kept(config: Config) -> None:
     config.archive_dir.mkdir(parents=True)
     with Index(config.archive_dir / "index.sqlite3") as index:
@@ -148,14 +176,14 @@ def test_result_documents_use_the_preset_dictionary_and_old_ones_stay_readable()
     reasons.append("Unchanged since the previous capture.")
     night = {"archive_ref": None, "archive_key": None, "drift": same, "baseline": same, "previous": same}
     night |= {"reasons": reasons, "news": []}
-    packed = _pack(night)
+    packed = pack_doc(night)
     plain = zlib.compress(json.dumps(night, separators=(",", ":")).encode(), 9)
     assert packed[1] & 0x20 and int.from_bytes(packed[2:6], "big") == zlib.adler32(RESULT_DICTIONARY_1)
     assert len(packed) < 80 < len(plain)  # the row every unchanged page adds every night
-    assert _unpack(packed) == night
-    assert _unpack(plain) == night  # rows written before the dictionary
+    assert unpack_doc(packed) == night
+    assert unpack_doc(plain) == night  # rows written before the dictionary
     other = zlib.compressobj(9, zdict=b"some other dictionary")
     with pytest.raises(StoreError, match="dictionary"):
-        _unpack(other.compress(b"{}") + other.flush())
+        unpack_doc(other.compress(b"{}") + other.flush())
     with pytest.raises(StoreError, match="unreadable"):
-        _unpack(b"\x78\x9c garbage")
+        unpack_doc(b"\x78\x9c garbage")

@@ -8,12 +8,21 @@ cell formatters (short hashes, sizes, times) that must read the same in every fo
 
 The format modules are imported inside the dispatch functions, not at the top: they import the
 helpers below from this package, and `json` output should not pay for importing rich.
+
+A nightly run's report names its quiet sources (`QuietSources`: same verdicts as the night
+before, no news). The Markdown and HTML renderings show every other source in full and fold the
+quiet ones into one compact table of URL, overall verdict and link state, collapsed under a line
+that counts them by verdict. A table and not a bare count, because "which sources were checked and
+are still fine" is the one thing a reader may want from them, and a row says it in ~100 bytes
+where the full rendering took ~2 KB; folded, because it is not news. The JSON always carries every
+result in full (the DESIGN.md contract), written without indentation for report files (`compact`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from difflib import SequenceMatcher
 from enum import StrEnum
@@ -35,6 +44,7 @@ from archiver.models import (
 
 __all__ = [
     "FORMATS",
+    "QuietSources",
     "ReportFormat",
     "render",
     "render_captures",
@@ -84,6 +94,32 @@ _DRIFT_TONE = {
     DriftVerdict.UNKNOWN: MUTED,
 }
 DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
+
+
+@dataclass(frozen=True)
+class QuietSources:
+    """The results of a report that hold no news, to be shown folded (Markdown and HTML).
+
+    `states` maps each quiet result's position in `report.results`, counted from 1 as the reports
+    number them, to its link state in words (`ok since 2025-03-01`).
+    """
+
+    states: Mapping[int, str]
+
+    def __contains__(self, number: object) -> bool:
+        return number in self.states
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+def quiet_summary(report: Report, quiet: QuietSources) -> str:
+    """The line a folded table of quiet sources sits under: how many, and their overall verdicts."""
+    counts = {o: 0 for o in Overall}
+    for number in quiet.states:
+        counts[report.results[number - 1].overall] += 1
+    by_verdict = " · ".join(f"{n} {o.value}" for o, n in counts.items() if n)
+    return f"{count(len(quiet), 'quiet source')}, the same verdicts as in the previous run and no news: {by_verdict}"
 
 
 def tone(verdict: LiveVerdict | ArchiveVerdict | DriftVerdict | Overall | None) -> str:
@@ -234,9 +270,23 @@ def _format(fmt: str) -> ReportFormat:
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}") from None
 
 
-def render(report: Report, fmt: str, *, width: int = 120, color: bool = False) -> str:
-    """The report of a check run in one of FORMATS; `width` and `color` apply to `table` only."""
+def render(
+    report: Report,
+    fmt: str,
+    *,
+    width: int = 120,
+    color: bool = False,
+    quiet: QuietSources | None = None,
+    compact: bool = False,
+) -> str:
+    """The report of a check run in one of FORMATS.
+
+    `width` and `color` apply to `table`; `quiet` to `markdown` and `html` (the JSON and the
+    table always show every result in full); `compact` to `json` (no indentation: for files).
+    """
     kind = _format(fmt)
+    if quiet is not None and any(not 1 <= n <= len(report.results) for n in quiet.states):
+        raise ValueError(f"quiet sources must be numbered 1 to {len(report.results)}, as the report's results are")
     if kind is ReportFormat.TABLE:
         from archiver.report import terminal
 
@@ -244,14 +294,14 @@ def render(report: Report, fmt: str, *, width: int = 120, color: bool = False) -
     if kind is ReportFormat.JSON:
         from archiver.report import jsonout
 
-        return jsonout.render_report(report)
+        return jsonout.render_report(report, compact=compact)
     if kind is ReportFormat.MARKDOWN:
         from archiver.report import markdown
 
-        return markdown.render_report(report)
+        return markdown.render_report(report, quiet=quiet)
     from archiver.report import html as html_format
 
-    return html_format.render_report(report)
+    return html_format.render_report(report, quiet=quiet)
 
 
 def render_captures(

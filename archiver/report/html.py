@@ -8,7 +8,9 @@ Every string that came from a page, a document or a URL goes through `esc`; a li
 http(s) URLs, so a cited `javascript:` URL stays inert text. Text in Chinese, Japanese or Korean is
 marked with a `lang` attribute, so the stylesheet's `:lang()` rules pick fonts with the right
 glyphs. Drifted items show their changed paragraphs side by side, with the changed words (single
-characters in CJK text) in <del> and <ins>.
+characters in CJK text) in <del> and <ins>. Quiet sources of a nightly run (see `QuietSources`)
+go last, in one table of URL, overall verdict and link state inside <details>, folded without a
+script; a row's class colours its edge by verdict, so the rows need no badges of their own.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from archiver.report import (
     FAIL,
     PASS,
     WARN,
+    QuietSources,
     archive_text,
     capture_error_text,
     clip,
     count,
     live_text,
     mark_text,
+    quiet_summary,
     ratio_text,
     short_hash,
     size_text,
@@ -110,7 +114,8 @@ def page(title: str, body: Iterable[str]) -> str:
     return head + "\n".join(body) + "\n</body>\n</html>\n"
 
 
-def render_report(report: Report) -> str:
+def render_report(report: Report, *, quiet: QuietSources | None = None) -> str:
+    folded = quiet or QuietSources({})
     counts = report.summary
     body = [
         "<header>",
@@ -121,23 +126,48 @@ def render_report(report: Report) -> str:
         + f' <span class="count">{count(len(report.results), "result")}</span></p>',
         "</header>",
         "<main>",
-        '<table class="results">',
-        "<thead><tr><th>#</th><th>Citation</th><th>Live</th><th>Archive</th><th>Drift</th><th>Overall</th></tr></thead>",
-        "<tbody>",
     ]
-    detailed = {n for n, r in enumerate(report.results, start=1) if _has_details(r)}
-    for number, result in enumerate(report.results, start=1):
-        body.append(_row(number, result, number in detailed))
-    body.extend(["</tbody>", "</table>"])
+    shown = [(n, r) for n, r in enumerate(report.results, start=1) if n not in folded]
+    detailed = {n for n, r in shown if _has_details(r)}
+    if shown or not folded:
+        body.extend(
+            [
+                '<table class="results">',
+                "<thead><tr><th>#</th><th>Citation</th><th>Live</th><th>Archive</th><th>Drift</th><th>Overall</th>"
+                "</tr></thead>",
+                "<tbody>",
+            ]
+        )
+        body.extend(_row(number, result, number in detailed) for number, result in shown)
+        body.extend(["</tbody>", "</table>"])
+    else:
+        body.append('<p class="summary">No news: every source has the same verdicts as in the previous run.</p>')
     body.extend(f'<p class="notes"{lang_attr(note)}>{esc(note)}</p>' for note in report.notes)
     if detailed:
         body.append('<section class="details">\n<h2>Details</h2>')
-        for number, result in enumerate(report.results, start=1):
-            if number in detailed:
-                body.append(_item(number, result))
+        body.extend(_item(number, result) for number, result in shown if number in detailed)
         body.append("</section>")
+    if folded:
+        body.append(_quiet(report, folded))
     body.extend(["</main>", f"<footer>{esc(report.tool)} report · JSON schema version 1</footer>"])
     return page(report.title, body)
+
+
+def _quiet(report: Report, quiet: QuietSources) -> str:
+    rows = [
+        '<section class="quiet" id="quiet">\n<h2>Quiet sources</h2>',
+        f"<details>\n<summary>{esc(quiet_summary(report, quiet))}</summary>",
+        "<table>\n<thead><tr><th>#</th><th>Source</th><th>Overall</th><th>Link state</th></tr></thead>\n<tbody>",
+    ]
+    for number, state in sorted(quiet.states.items()):
+        result = report.results[number - 1]
+        verdict = result.overall.value
+        rows.append(
+            f'<tr class="row-{verdict}"><td>{number}</td><td>{link(result.citation.url)}</td>'
+            f"<td>{verdict}</td><td>{esc(state)}</td></tr>"
+        )
+    rows.append("</tbody>\n</table>\n</details>\n</section>")
+    return "\n".join(rows)
 
 
 def _time(report: Report, *, end: bool = False) -> str:

@@ -3,7 +3,9 @@
 The shapes come from `archiver.jsonform` and nowhere else, so what `archiver check --format json`
 prints is what the run's report file holds and what the index stores. Non-ASCII text is written as
 is (`ensure_ascii=False`): a Chinese title stays readable in a pull request or a terminal, and JSON
-is UTF-8 by definition (RFC 8259 §8.1). Keys keep the contract's order, indented for diffs.
+is UTF-8 by definition (RFC 8259 §8.1). Keys keep the contract's order, indented for diffs, except
+in `compact` output: the report file a nightly run writes for every watched URL every night is
+read by tools, not people, and indentation was a third of its bytes.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from archiver import jsonform
 from archiver.models import Capture, Comparison, HistoryMark, Memento, Report
 
 
-def dumps(data: dict[str, Any]) -> str:
+def dumps(data: dict[str, Any], *, compact: bool = False) -> str:
+    if compact:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
     return json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
-def render_report(report: Report) -> str:
-    return dumps(jsonform.report_to_dict(report))
+def render_report(report: Report, *, compact: bool = False) -> str:
+    return dumps(jsonform.report_to_dict(report), compact=compact)
 
 
 def render_captures(captures: Sequence[Capture], *, markers: Sequence[HistoryMark] | None = None) -> str:

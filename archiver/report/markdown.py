@@ -9,6 +9,8 @@ a table cell become `<br>`, so a title can neither break the table nor inject HT
 URLs are written as `<autolinks>` when they are plain http(s) URLs, and as escaped text otherwise.
 Word changes are marked with `<del>`/`<ins>`, which GitHub keeps and which, unlike `~~` and `**`,
 work between CJK characters (emphasis delimiters need word boundaries that Chinese text lacks).
+Quiet sources of a nightly run (see `QuietSources`) go last, in one table of URL, overall verdict
+and link state inside `<details>`, which GitHub renders folded: one short row each, no details.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 
 from archiver.models import Capture, CheckResult, Comparison, HistoryMark, Memento, Overall, Report
 from archiver.report import (
+    QuietSources,
     archive_text,
     capture_error_text,
     clip,
@@ -25,6 +28,7 @@ from archiver.report import (
     drift_text,
     live_text,
     mark_text,
+    quiet_summary,
     ratio_text,
     short_hash,
     size_text,
@@ -98,15 +102,17 @@ def changes(comparison: Comparison, a_label: str, b_label: str) -> list[str]:
     return lines
 
 
-def render_report(report: Report) -> str:
+def render_report(report: Report, *, quiet: QuietSources | None = None) -> str:
+    folded = quiet or QuietSources({})
     out = [f"## {text(report.title)}", ""]
     out.append(
         f"**{count(len(report.results), 'result')}: {summary_text(report)}** · {text(report.tool)} · "
         f"{when(report.started_at)} to {when(report.finished_at)}"
     )
     out.append("")
+    shown = [(n, r) for n, r in enumerate(report.results, start=1) if n not in folded]
     rows = []
-    for number, result in enumerate(report.results, start=1):
+    for number, result in shown:
         where = result.citation.found_in
         rows.append(
             [
@@ -118,20 +124,43 @@ def render_report(report: Report) -> str:
                 f"{ICON[result.overall]} {result.overall.value}",
             ]
         )
-    out.append(
-        table(
-            ["#", "Citation", "Live", "Archive", "Drift", "Overall"],
-            rows,
-            ["--:", "---", "---", "---", "---", "---"],
+    if rows or not folded:
+        out.append(
+            table(
+                ["#", "Citation", "Live", "Archive", "Drift", "Overall"],
+                rows,
+                ["--:", "---", "---", "---", "---", "---"],
+            )
         )
-    )
+    else:
+        out.append("No news: every source has the same verdicts as in the previous run.\n")
     out.extend(f"*{text(note)}*\n" for note in report.notes)
-    details = [(n, r) for n, r in enumerate(report.results, start=1) if r.overall is not Overall.PASS]
+    details = [(n, r) for n, r in shown if r.overall is not Overall.PASS]
     if details:
         out.extend(["### Details", ""])
         for number, result in details:
             out.extend(_details(number, result))
+    if folded:
+        out.extend(_quiet(report, folded))
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _quiet(report: Report, quiet: QuietSources) -> list[str]:
+    """The quiet sources folded: a blank line around the table, or GitHub reads it as HTML text."""
+    rows = [
+        [str(n), url(report.results[n - 1].citation.url), report.results[n - 1].overall.value, cell(state)]
+        for n, state in sorted(quiet.states.items())
+    ]
+    return [
+        "### Quiet sources",
+        "",
+        "<details>",
+        f"<summary>{text(quiet_summary(report, quiet))}</summary>",
+        "",
+        table(["#", "Source", "Overall", "Link state"], rows, ["--:", "---", "---", "---"]),
+        "</details>",
+        "",
+    ]
 
 
 def _live(result: CheckResult) -> str:
