@@ -12,7 +12,10 @@ renderings of the run's results, which the index keeps (a resumed run rebuilds i
 them), so they are not in the captures' 2 KB target; the "whole folder" figure shows both. A quiet
 night's reports are small by design (runreport.py): the JSON keeps every result whole but without
 indentation, and the HTML and Markdown fold sources with nothing new into one short row each.
-Before that, reports added ~4,330 B per unchanged URL per night (whole folder ~6,190 B).
+Before that, reports added ~4,330 B per unchanged URL per night (whole folder ~6,190 B). Each run
+also gzips the previous runs' reports (the newest stays plain, where tools read it), so from the
+third run on the whole folder grows under 2 KB per unchanged URL; run 2's figure is lower still,
+because gzipping run 1's reports frees more than run 2's own take. Use --runs 3 to see it.
 
 The soft-404 probe is off here: the bench server answers every made-up URL with the same page,
 so every source would be judged a soft 404 (and probed again every night). In real runs the probe

@@ -52,7 +52,8 @@ def test_run_exit_codes_reports_and_status(tmp_path: Path, httpserver: HTTPServe
     assert "1 sources checked" in first.stdout and "0 pass, 1 warn, 0 fail" in first.stdout
     assert run(config, "run", "--strict").returncode == 2
     reports = sorted(p.name for p in (archive / "reports").iterdir())
-    assert len(reports) == 6 and {Path(r).suffix for r in reports} == {".json", ".html", ".md"}
+    assert len(reports) == 6 and {Path(r).suffix for r in reports} == {".json", ".html", ".md", ".gz"}
+    assert sum(r.endswith(".gz") for r in reports) == 3, "the first run's reports are gzipped by the second"
 
     # An archive reference that captured another URL is a mismatch: a failure, exit 2.
     fetched = json.loads(run(config, "fetch", other, "--format", "json").stdout)["captures"][0]

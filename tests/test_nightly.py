@@ -117,6 +117,14 @@ def records(archive_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
+def report_text(folder: Path, name: str) -> str:
+    """A run's report, whether it is the newest (plain) or an older one (gzipped)."""
+    plain = folder / name
+    if plain.exists():
+        return plain.read_text(encoding="utf-8")
+    return gzip.decompress((folder / f"{name}.gz").read_bytes()).decode("utf-8")
+
+
 def test_weeks_of_nights_change_fail_and_recover(archive_dir: Path, httpserver: HTTPServer, site: Site) -> None:
     config = nightly_config(archive_dir, httpserver)
     stable, changing, flaky = (httpserver.url_for(p) for p in ("/stable", "/changing", "/flaky"))
@@ -181,24 +189,31 @@ def test_weeks_of_nights_change_fail_and_recover(archive_dir: Path, httpserver: 
     assert [s.quiet for s in summaries] == [len(q) for q in quiet] and "quiet: 2 sources" in summaries[2].text()
 
     # One report per run, in three formats, each naming the link state; the JSON in full but compact.
+    # The newest run's reports stay plain; every older one is gzipped beside where it was.
+    reports = archive_dir / "reports"
+    assert sorted(p.name for p in reports.iterdir() if not p.name.endswith(".gz")) == [
+        "night-8.html",
+        "night-8.json",
+        "night-8.md",
+    ]
     for night in range(1, 9):
-        raw = (archive_dir / "reports" / f"night-{night}.json").read_text()
+        raw = report_text(reports, f"night-{night}.json")
         report = json.loads(raw)
         assert report["schema_version"] == 1 and len(report["results"]) == 3 and raw.count("\n") == 1
         assert all(r["live"]["capture"]["payload_sha256"] for r in report["results"])
-        assert (archive_dir / "reports" / f"night-{night}.html").is_file()
-        assert (archive_dir / "reports" / f"night-{night}.md").is_file()
+        assert report_text(reports, f"night-{night}.html").lower().startswith("<!doctype html")
+        assert report_text(reports, f"night-{night}.md")
     # The Markdown and HTML show the news in full and fold the quiet sources into one short table.
-    night5 = (archive_dir / "reports" / "night-5.md").read_text()
+    night5 = report_text(reports, "night-5.md")
     news_part, quiet_part = night5.split("### Quiet sources")
     assert flaky in news_part and "Link state: gone" in news_part and stable not in news_part
     assert f"| 1 | <{stable}> | warn | ok since 2025-03-01 |" in quiet_part
     assert "2 quiet sources, the same verdicts as in the previous run and no news: 2 warn" in quiet_part
-    night6_html = (archive_dir / "reports" / "night-6.html").read_text()
+    night6_html = report_text(reports, "night-6.html")
     assert "No news: every source has the same verdicts" in night6_html
     assert '<tr class="row-fail"><td>3</td>' in night6_html and "gone since 2025-03-05" in night6_html
     assert '<table class="results">' not in night6_html and "3 quiet sources" in night6_html
-    gone_report = json.loads((archive_dir / "reports" / "night-5.json").read_text())
+    gone_report = json.loads(report_text(reports, "night-5.json"))
     flaky_result = next(r for r in gone_report["results"] if r["citation"]["url"] == flaky)
     assert any(reason.startswith("Link state: gone") for reason in flaky_result["reasons"])
 
