@@ -31,7 +31,7 @@ from archiver import __version__
 from archiver.config import Config
 from archiver.errors import ArchiverError
 from archiver.exchange import FetchOutcome
-from archiver.fetch import Fetcher
+from archiver.fetch import REDIRECT_STATUSES, Fetcher
 from archiver.fingerprint import Fingerprint, fingerprint
 from archiver.index import Index
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop
@@ -41,7 +41,6 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
 Progress = Callable[[Capture], None]
 
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Bodies up to this size (all hops together) are fingerprinted and written on the event loop.
 INLINE_BYTES = 256 * 1024
 # How long a stored capture's index row may wait to be committed with others.
@@ -78,7 +77,7 @@ def build_capture(
     redirects = tuple(
         Hop(url=ex.url, status=ex.status, location=ex.header("location"))
         for ex in outcome.exchanges
-        if ex.status in _REDIRECT_STATUSES and ex.header("location")
+        if ex.status in REDIRECT_STATUSES and ex.header("location")
     )
     if final is None:
         return CaptureResult(
@@ -104,7 +103,7 @@ def build_capture(
     text_sha256 = title = encoding = text_error = None
     fp: Fingerprint | None = None
     # A redirect we stopped at (cap reached) has no page text worth hashing.
-    if final.status not in _REDIRECT_STATUSES:
+    if final.status not in REDIRECT_STATUSES:
         fp = fingerprint(
             final.body.open(),
             content_type=content_type,
@@ -182,13 +181,14 @@ class CaptureEngine:
     def open_store(self) -> None:
         for folder in (self.paths.root, self.paths.warcs, self.paths.mirrors, self.paths.reports):
             folder.mkdir(parents=True, exist_ok=True)
-        self.index = Index(self.paths.index)
+        index = self.index = Index(self.paths.index)
         self.store = WarcStore(
             self.paths,
             self.config.warc_max_bytes,
             clock=self._clock,
             new_id=self._new_id,
             software=f"archiver/{__version__}",
+            before_seal=index.flush,
         )
         self.index.apply_recovery(self.store.recover())
 

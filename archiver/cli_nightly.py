@@ -162,6 +162,7 @@ def run(
 ) -> None:
     """Check every watched source now: capture, compare, advance link states, report, notify."""
     cfg = load(config, archive_dir)
+    kind = out_format(fmt, output)  # a bad --format is refused before the run, not after it
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
@@ -180,7 +181,7 @@ def run(
             signal.signal(sig, handler)
     if fmt is not None or output is not None:
         # As in the run's report files: sources with news in full, the quiet ones folded (HTML, Markdown).
-        emit(render(summary.report, out_format(fmt, output), quiet=quiet_sources(summary.sources)), output)
+        emit(render(summary.report, kind, quiet=quiet_sources(summary.sources)), output)
         Console(stderr=True, soft_wrap=True).print(summary.text(), highlight=False, markup=False)
     else:
         typer.echo(summary.text())

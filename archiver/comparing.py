@@ -28,6 +28,7 @@ import asyncio
 import dataclasses
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from archiver.capture import CaptureEngine
 from archiver.config import Config
 from archiver.drift import TextSide
 from archiver.drift import compare as compare_texts
-from archiver.errors import CorruptWarcError, StoreError, UnknownCaptureError, UsageError
+from archiver.errors import ArchiverError, CorruptWarcError, StoreError, UnknownCaptureError, UsageError
 from archiver.exchange import Body
 from archiver.fingerprint import fingerprint
 from archiver.jsonform import capture_to_dict, compared_to_dict, iso, memento_to_dict
@@ -176,7 +177,7 @@ def _record_at(root: Path, loc: WarcLocation) -> Iterator[Any]:
                     yield record
     except CorruptWarcError as exc:
         raise CorruptWarcError(loc.file, loc.offset, exc.reason) from exc
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
         raise StoreError(f"cannot read {loc.file} at offset {loc.offset} ({exc}); run `archiver verify`") from exc
 
 
@@ -246,7 +247,11 @@ def text_of_capture(root: Path, capture: Capture, max_decoded_bytes: int) -> tup
     if capture.warc is None:
         why = capture.error.message if capture.error else "nothing was stored"
         return None, f"capture {capture.id} has no stored payload: {why}"
-    body, content_type, encoding = stored_payload(root, capture.warc)
+    try:
+        body, content_type, encoding = stored_payload(root, capture.warc)
+    except ArchiverError as exc:
+        # A missing or corrupt file is this one side's problem, never the whole run's.
+        return None, f"capture {capture.id} could not be read back: {exc}"
     try:
         note = None
         if capture.payload_sha256 is not None and body.sha256 != capture.payload_sha256:

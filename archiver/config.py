@@ -268,7 +268,10 @@ def load_config(path: Path | None = None, overrides: Mapping[str, Any] | None = 
             config = dataclasses.replace(config, archive_dir=path.parent / config.archive_dir)
     if overrides:
         config = _build(Config, config, overrides, "command line", "")
-    _validate(config)
+    try:
+        _validate(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path if path is not None else 'settings'}: {exc}") from None
     return config
 
 
@@ -289,6 +292,10 @@ def _validate(config: Config) -> None:
     for name, value in {"fetch.max_redirects": f.max_redirects, "fetch.retries": f.retries}.items():
         if value < 0:
             raise ConfigError(f"{name} must not be negative, not {value}")
+    if config.policy.gone_with_archive not in ("pass", "warn", "fail"):
+        raise ConfigError(
+            f"policy.gone_with_archive must be pass, warn or fail, not {config.policy.gone_with_archive!r}"
+        )
     d = config.drift
     if not 0 <= d.replaced <= d.minor <= d.equivalent <= 1:
         raise ConfigError("drift thresholds must satisfy 0 <= replaced <= minor <= equivalent <= 1")

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import ssl
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
+from httpx._utils import get_environment_proxies  # private, but httpx is pinned <0.29
 
 from archiver.config import FetchConfig
 from archiver.errors import FetchFailure, InvalidURLError
@@ -288,11 +288,10 @@ class Fetcher:
         else:
             transport = self._transport(None)
             if config.trust_env:
-                # httpx ignores environment proxies once a transport is given, so read them here.
-                env = urllib.request.getproxies()
-                for scheme in ("http", "https"):
-                    if env.get(scheme):
-                        mounts[f"{scheme}://"] = self._transport(env[scheme])
+                # httpx ignores environment proxies once a transport is given, so read them here,
+                # the way httpx itself would: NO_PROXY entries map to None (a direct connection).
+                for pattern, proxy_url in get_environment_proxies().items():
+                    mounts[pattern] = None if proxy_url is None else self._transport(proxy_url)
         timeout = httpx.Timeout(config.timeout)
         return httpx.AsyncClient(
             transport=transport,
@@ -432,7 +431,12 @@ class Fetcher:
         client = self._client
         assert client is not None
         started_at = self._clock()
-        request = client.build_request("GET", target.wire)
+        try:
+            request = client.build_request("GET", target.wire)
+        except (httpx.InvalidURL, ValueError) as exc:
+            # parse_url is the gate, but a URL it lets through (or a redirect target) that httpx
+            # still refuses must fail this URL alone, never the whole batch.
+            return _Try(failure=Failure(ErrorKind.INVALID_URL, f"invalid URL {target.original!r}: {exc}"))
         response: httpx.Response | None = None
         body: Body | None = None
         truncated: Truncation | None = None
@@ -447,6 +451,14 @@ class Fetcher:
                     return _Try(retry_status=response.status_code, retry_after=response.headers.get("retry-after"))
                 body = Body()
                 truncated = await self._read_body(response, body)
+        except ValueError as exc:
+            # httpx parses a redirect's Location inside send() even when not following it; an
+            # unusable one (e.g. a host that is not valid punycode) fails this URL, not the batch.
+            failure = Failure(
+                ErrorKind.INVALID_URL, f"{target.wire} answered with a URL that cannot be requested: {exc}"
+            )
+            if body is not None:
+                truncated = Truncation.DISCONNECT
         except (httpx.HTTPError, FetchFailure, OSError) as exc:
             # asyncio.timeout raises TimeoutError (an OSError) when the deadline expires.
             if isinstance(exc, TimeoutError) and timer.expired():

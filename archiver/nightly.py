@@ -19,6 +19,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from collections import deque
@@ -203,7 +204,13 @@ def folder_bytes(folder: Path) -> int:
     """Bytes of every file under `folder` (0 when it does not exist)."""
     if not folder.is_dir():
         return 0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    total = 0
+    for path in folder.rglob("*"):
+        # A run going on renames .open and .part files under us: a file gone since is not counted.
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file():
+                total += path.stat().st_size
+    return total
 
 
 def archive_status(config: Config, *, clock: Clock = utcnow) -> ArchiveStatus:

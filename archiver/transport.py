@@ -16,8 +16,10 @@ back to httpcore. What it keeps from the httpx path, because the tests pin it:
 - Every new connection is opened through the address guard: the host is resolved once, every
   address judged (`AddressGuard.resolve`), and the socket connected to a validated IP, so a
   redirect hop or DNS rebinding cannot reach a private address. TLS still verifies the host name.
-- Failures are httpx's exception types (ConnectError with the OS or TLS error as its cause,
-  ConnectTimeout, ReadTimeout, RemoteProtocolError), so `describe_failure` reads them as before.
+- Failures on the wire are httpx's exception types (ConnectError with the OS or TLS error as its
+  cause, ConnectTimeout, ReadTimeout, RemoteProtocolError), so `describe_failure` reads them as
+  before; the address guard's own refusals (BlockedAddressError, FetchFailure of kind DNS) pass
+  through as they are, and every caller catches them beside httpx's.
 - The connect and read timeouts come from the request's `timeout` extension (per read, as in
   httpx); the fetcher's total deadline is an `asyncio.timeout` around all of it.
 - A kept-alive connection the server closed while idle is detected before use; a request on a
@@ -316,12 +318,15 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         try:
             conn.writer.write(message)
             if conn.writer.transport.get_write_buffer_size() > READ_CHUNK:
-                await conn.writer.drain()
+                try:
+                    await conn.writer.drain()
+                except OSError as exc:
+                    raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
             status, reason, version, headers = await self._read_head(conn, request, read_timeout, reused)
+            chunked, length, keep_alive = _framing(request, status, version, headers)
         except BaseException:
             self.discard(conn)
             raise
-        chunked, length, keep_alive = _framing(request, status, version, headers)
         body = _Body(
             self,
             conn,

@@ -52,6 +52,11 @@ def _encode_host(host: str, raw: str) -> str:
         if label.isascii():
             if not _ASCII_LABEL.match(label):
                 raise InvalidURLError(raw, f"host label {label!r} has characters a host name cannot have")
+            if label.lower().startswith("xn--"):
+                try:
+                    idna.decode(label.lower())  # an ACE label must decode to a valid IDN label
+                except (idna.IDNAError, UnicodeError) as exc:
+                    raise InvalidURLError(raw, f"host label {label!r} is not a valid punycode label ({exc})") from None
             out.append(label.lower())
             continue
         try:

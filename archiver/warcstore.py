@@ -67,8 +67,12 @@ class WarcStore:
         new_id: Callable[[], str],
         software: str = f"archiver/{__version__}",
         compress_level: int = 6,
+        before_seal: Callable[[], object] | None = None,
     ) -> None:
         self.paths = paths
+        # Called before a file gets its final name: recovery repairs only `.open` files, so whoever
+        # holds index rows for this file's captures must commit them now (CaptureEngine: Index.flush).
+        self._before_seal = before_seal
         self.max_bytes = max_bytes
         self._clock = clock
         self.software = software
@@ -254,6 +258,8 @@ class WarcStore:
         try:
             current.fh.flush()
             os.fsync(current.fh.fileno())
+            if self._before_seal is not None:
+                self._before_seal()
             seal(current.path, current.final, current.sink.sha256.hexdigest())
         except OSError as exc:
             raise StoreError(f"could not finalise {current.path}: {exc}; `recover` will retry at next start") from exc

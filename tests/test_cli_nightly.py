@@ -76,3 +76,13 @@ def test_run_exit_codes_reports_and_status(tmp_path: Path, httpserver: HTTPServe
     with run_lock(archive, 0, purpose="scheduled run for tonight"):
         busy = run(config, "run")
     assert busy.returncode == 1 and "busy" in busy.stderr and "scheduled run for tonight" in busy.stderr
+
+
+def test_a_bad_format_is_refused_before_the_run(tmp_path: Path, httpserver: HTTPServer) -> None:
+    config = write_config(tmp_path, retries=0)
+    httpserver.expect_request("/source").respond_with_data(PAGE, content_type="text/html")
+    assert run(config, "watch", "add", httpserver.url_for("/source")).returncode == 0
+    refused = run(config, "run", "--format", "xml")
+    assert refused.returncode == 3 and "xml" in refused.stderr
+    assert not (tmp_path / "archive" / "reports").exists() or not list((tmp_path / "archive" / "reports").iterdir())
+    assert len(httpserver.log) == 0, "nothing was fetched"

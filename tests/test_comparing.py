@@ -26,6 +26,7 @@ from archiver.comparing import (
     compared_document,
     parse_source,
     stored_payload,
+    text_of_capture,
 )
 from archiver.config import Config, load_config
 from archiver.errors import UnknownCaptureError, UsageError
@@ -252,3 +253,14 @@ def test_perma_wacz_and_warc_downloads_are_read_back(archive_dir: Path, monkeypa
         assert side.note is None  # the payload read back has the hash it was indexed with
     # example.com's wording changed between Perma's 2014 capture and Scoop's of 2023.
     assert compared.comparison.verdict is DriftVerdict.MAJOR, compared.comparison.reason
+
+
+def test_a_capture_whose_warc_is_gone_is_one_sides_problem(config: Config, httpserver: HTTPServer) -> None:
+    """text_of_capture answers (None, why) for a missing file: a nightly run or a check carries on."""
+    httpserver.expect_request("/p").respond_with_data("<title>T</title><p>text</p>", content_type="text/html")
+    (capture,) = asyncio.run(capture_urls([httpserver.url_for("/p")], config))
+    assert capture.warc is not None
+    (config.archive_dir / capture.warc.file).unlink()
+    side, why = text_of_capture(config.archive_dir, capture, config.fetch.max_decoded_bytes)
+    assert side is None
+    assert why is not None and "could not be read back" in why and capture.warc.file in why

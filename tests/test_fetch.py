@@ -393,6 +393,7 @@ BAD_URLS = [
     "http://[::1/",
     "http://example.com:99999/",
     "http://ex ample.com/",
+    "http://xn--zz.com/",  # an ACE label that is not valid punycode: httpx would raise on it
 ]
 
 
@@ -476,6 +477,20 @@ def test_environment_proxy_is_ignored_unless_trusted(
             [proxied] = fetch(dataclasses.replace(fc, trust_env=True), target.url("/"))
             assert proxied.final is not None and proxied.final.body.read_all() == b"from proxy"
             assert proxy.requests[0].target == target.url("/") and target.hits() == 1
+            # NO_PROXY is honoured as httpx itself would: the excluded host is reached directly.
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            [bypassed] = fetch(dataclasses.replace(fc, trust_env=True), target.url("/"))
+            assert bypassed.final is not None and bypassed.final.body.read_all() == b"direct"
+            assert len(proxy.requests) == 1 and target.hits() == 2
+
+
+def test_a_redirect_to_a_host_httpx_refuses_fails_that_url_only(fetch: Fetch, fc: FetchConfig) -> None:
+    bad = response(302, b"", [("Location", "http://xn--zz.com/")])
+    with WireServer(routes({"/bad": bad}, default=response(200, BODY))) as server:
+        hopped, good = fetch(fc, server.url("/bad"), server.url("/good"))
+    assert hopped.failure is not None and hopped.failure.kind is ErrorKind.INVALID_URL
+    assert "answered with a URL that cannot be requested" in hopped.failure.message
+    assert good.failure is None and good.final is not None and good.final.status == 200
 
 
 # ---- TLS -------------------------------------------------------------------------------------
