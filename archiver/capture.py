@@ -24,10 +24,10 @@ import types
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 
 from archiver import __version__
+from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import ArchiverError
 from archiver.exchange import FetchOutcome
@@ -37,7 +37,6 @@ from archiver.index import Index
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop
 from archiver.warcstore import WarcStore
 
-Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
 Progress = Callable[[Capture], None]
 
@@ -45,10 +44,6 @@ Progress = Callable[[Capture], None]
 INLINE_BYTES = 256 * 1024
 # How long a stored capture's index row may wait to be committed with others.
 INDEX_FLUSH_SECONDS = 0.1
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_capture_id() -> str:

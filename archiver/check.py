@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from archiver.archives import Archives
-from archiver.capture import CaptureEngine, CaptureResult, Clock, IdFactory, new_capture_id, utc_now
+from archiver.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
+from archiver.clock import Clock, utc_now
 from archiver.comparing import text_of_capture
 from archiver.config import Config
 from archiver.drift import TextSide, compare, quote_key

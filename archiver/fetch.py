@@ -29,9 +29,8 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.cookiejar import Cookie, CookieJar
 from types import TracebackType
 from typing import Any, Literal
@@ -40,6 +39,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import httpx
 from httpx._utils import get_environment_proxies  # private, but httpx is pinned <0.29
 
+from archiver.clock import Clock, utc_now
 from archiver.config import FetchConfig
 from archiver.errors import FetchFailure, InvalidURLError
 from archiver.exchange import Attempt, Body, Exchange, FetchOutcome
@@ -64,12 +64,6 @@ ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Printable ASCII but space: what stays as it is in a redirect target's path and query.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _NoCookies(CookieJar):

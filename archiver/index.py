@@ -25,12 +25,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.capturedoc import iter_captures
 from archiver.capturerows import BY_URL, INSERT, SELECT, capture_row, row_capture, stamp
+from archiver.clock import utc_now
 from archiver.errors import StoreError, UnknownCaptureError
 from archiver.indexschema import MIGRATIONS, Migration
 from archiver.jsonform import memento_to_dict
@@ -38,10 +39,6 @@ from archiver.models import ArchivePaths, Capture, Memento
 
 if TYPE_CHECKING:
     from archiver.warcrecovery import RecoveryReport
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Index:

@@ -23,7 +23,6 @@ import contextlib
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from archiver.capture import CaptureEngine, IdFactory, new_capture_id
+from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import RunInterrupted
 from archiver.index import Index
@@ -38,15 +38,13 @@ from archiver.linkstate import LinkCondition
 from archiver.mirror import open_archives
 from archiver.models import ArchivePaths
 from archiver.notify import RunNews, notify
-from archiver.runledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun, utcnow
+from archiver.runledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun
 from archiver.runlock import run_lock
 from archiver.runreport import RunSummary, quiet_sources, run_report, write_reports
 from archiver.schedule import ScheduleStatus, schedule_status
 from archiver.sourcecheck import SourceChecker
 from archiver.sourceresult import SourceResult
 from archiver.watchlist import RunRecord, WatchList, open_watch
-
-Clock = Callable[[], datetime]
 
 
 async def _check_all(
@@ -91,7 +89,7 @@ def run_pass(
     config: Config,
     run: ScheduledRun,
     *,
-    clock: Clock = utcnow,
+    clock: Clock = utc_now,
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
     notify_client: httpx.Client | None = None,
@@ -155,7 +153,7 @@ def fresh_manual_run_id(config: Config, at: datetime) -> str:
 def run_once(
     config: Config,
     *,
-    clock: Clock = utcnow,
+    clock: Clock = utc_now,
     run_id: str | None = None,
     lock_wait: float = 0.0,
     stop: threading.Event | None = None,
@@ -213,7 +211,7 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def archive_status(config: Config, *, clock: Clock = utcnow) -> ArchiveStatus:
+def archive_status(config: Config, *, clock: Clock = utc_now) -> ArchiveStatus:
     """Read-only: nothing here takes the run lock, so `status` answers while a run goes on."""
     schedule = schedule_status(config, clock=clock)
     paths = ArchivePaths(config.archive_dir)

@@ -25,15 +25,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from archiver.clock import Clock, utc_now
 from archiver.config import Config
 
 LEDGER_NAME = "ledger.sqlite3"
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class RunKind(StrEnum):
@@ -99,7 +94,7 @@ def run_id_for(logical_at: datetime) -> str:
 class Ledger:
     """Our own record of runs, one row per attempt, in `<archive_dir>/ledger.sqlite3`."""
 
-    def __init__(self, path: Path, clock: Clock = utcnow) -> None:
+    def __init__(self, path: Path, clock: Clock = utc_now) -> None:
         self.path = path
         self.clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -51,12 +51,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.util import ref_to_obj
 
+from archiver.clock import Clock, utc_now
 from archiver.config import Config, ScheduleConfig
 from archiver.errors import ArchiveLockedError, ConfigError, RunInterrupted, ScheduleError
 from archiver.runledger import (
     DONE,
     LEDGER_NAME,
-    Clock,
     Ledger,
     LedgerEntry,
     RunKind,
@@ -65,7 +65,6 @@ from archiver.runledger import (
     ScheduledRun,
     ledger_key,
     run_id_for,
-    utcnow,
 )
 from archiver.runlock import RUN_LOCK_NAME, SCHEDULER_LOCK_NAME, is_locked, run_lock, scheduler_lock
 
@@ -241,7 +240,7 @@ class NightlyScheduler:
         config: Config,
         run_pass: str = DEFAULT_RUN_PASS,
         *,
-        clock: Clock = utcnow,
+        clock: Clock = utc_now,
         lock_wait: float | None = None,
     ) -> None:
         self.config = config
@@ -364,7 +363,7 @@ class NightlyScheduler:
             self._exit.close()
 
 
-def schedule_status(config: Config, *, clock: Clock = utcnow) -> ScheduleStatus:
+def schedule_status(config: Config, *, clock: Clock = utc_now) -> ScheduleStatus:
     """Last run, next fire time and whether a scheduler or a run holds the archive, read-only."""
     cfg = config.schedule
     trigger = build_trigger(cfg)

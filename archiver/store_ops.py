@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from archiver import __version__
-from archiver.capture import new_capture_id, utc_now
+from archiver.capture import new_capture_id
+from archiver.clock import utc_now
 from archiver.config import Config
 from archiver.decoding import html_text_of, plain_text_of
 from archiver.errors import StoreError, UsageError

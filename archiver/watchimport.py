@@ -11,20 +11,18 @@ archive link could not be paired is skipped with the reason, not watched half-co
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from archiver.capture import CaptureEngine
+from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, extract_links
 from archiver.mirror import open_archives
 from archiver.pairing import UNRESOLVED_NOTE, candidate_refs, pair
-from archiver.watchlist import AddOutcome, WatchEntry, open_watch, utcnow
-
-Clock = Callable[[], datetime]
+from archiver.watchlist import AddOutcome, WatchEntry, open_watch
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ async def _originals(config: Config, links: Sequence[Link]) -> dict[str, str | N
 
 
 def import_documents(
-    config: Config, documents: Sequence[Path], *, resolve: bool = True, clock: Clock = utcnow
+    config: Config, documents: Sequence[Path], *, resolve: bool = True, clock: Clock = utc_now
 ) -> Imported:
     """Watch every citation of the documents, with the archive links paired with it.
 

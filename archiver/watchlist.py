@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import StoreError, UsageError
 from archiver.index import Index
@@ -51,8 +52,6 @@ from archiver.models import (
 from archiver.notify import NewsEvent, NewsItem
 from archiver.sourceresult import SourceResult, Verdicts, comparison_from_doc, pack_doc, result_doc, unpack_doc
 from archiver.urls import comparable
-
-Clock = Callable[[], datetime]
 
 
 class AddOutcome(StrEnum):
@@ -385,12 +384,8 @@ def _run(row: Any) -> RunRecord:
 # -- opening -----------------------------------------------------------------------------------
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @contextmanager
-def open_watch(config: Config, clock: Clock = utcnow, *, create: bool = True) -> Iterator[WatchList]:
+def open_watch(config: Config, clock: Clock = utc_now, *, create: bool = True) -> Iterator[WatchList]:
     """The watch list of the archive named by `config` (the folder and index made when `create`)."""
     paths = ArchivePaths(config.archive_dir)
     if not create and not paths.index.exists():
