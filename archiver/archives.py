@@ -15,6 +15,7 @@ the `Capturer`, so it is stored and hashed like any capture of ours.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import Mapping
@@ -206,32 +207,48 @@ def content_verdict(memento: Memento, capture: Capture, what: str) -> Memento:
 
 
 class Archives:
-    """Dispatch by `ArchiveKind` to the archive that handles it."""
+    """Dispatch by `ArchiveKind` to the archive that handles it.
 
-    def __init__(self, archives: Mapping[ArchiveKind, Archive]) -> None:
+    `deadline` bounds each resolve and each retrieve in seconds, as `[fetch] deadline` bounds a
+    fetch: the archives' API calls read with a per-read timeout only, so an archive that drip-feeds
+    its answer would otherwise hold a check or a nightly run for ever.
+    """
+
+    def __init__(self, archives: Mapping[ArchiveKind, Archive], *, deadline: float | None = None) -> None:
         self._archives = dict(archives)
+        self._deadline = deadline
 
     def _for(self, kind: ArchiveKind) -> Archive | None:
         return self._archives.get(kind)
 
     async def resolve(self, ref: ArchiveRef) -> Memento:
         archive = self._for(ref.kind)
+        base = Memento(
+            ref=ref, verdict=ArchiveVerdict.UNAVAILABLE, original_url=None, datetime=None, obtained_via="none"
+        )
         if archive is None:
-            return Memento(
-                ref=ref,
-                verdict=ArchiveVerdict.UNAVAILABLE,
-                original_url=None,
-                datetime=None,
-                obtained_via="none",
-                reason=f"no archive is configured for {ref.kind.value} references",
-            )
-        return await archive.resolve(ref)
+            return dataclasses.replace(base, reason=f"no archive is configured for {ref.kind.value} references")
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await archive.resolve(ref)
+        except TimeoutError:
+            return dataclasses.replace(base, reason=self._too_slow(ref.uri))
 
     async def retrieve(self, memento: Memento) -> Memento:
         archive = self._for(memento.ref.kind)
         if archive is None:
             return memento
-        return await archive.retrieve(memento)
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await archive.retrieve(memento)
+        except TimeoutError:
+            return unavailable(memento, self._too_slow(memento.ref.uri))
+
+    def _too_slow(self, uri: str) -> str:
+        return (
+            f"{uri} did not answer within the {self._deadline:g} s deadline; "
+            "try again later, or raise [fetch] deadline (archives get twice a fetch's)"
+        )
 
     async def mirror(self, ref: ArchiveRef) -> Memento:
         """Resolve, then retrieve the content when resolving succeeded."""

@@ -81,7 +81,9 @@ async def open_archives(config: Config, engine: CaptureEngine) -> AsyncIterator[
             ArchiveKind.WAYBACK: wayback,
             ArchiveKind.MEMENTO: MementoArchive(client, engine),
             ArchiveKind.LOCAL: LocalArchive(engine),
-        }
+        },
+        # Twice a fetch's deadline: a retrieve may be a download and then a substitute's fetch.
+        deadline=2 * config.fetch.deadline,
     )
 
 

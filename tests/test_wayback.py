@@ -213,3 +213,26 @@ def test_challenge_detection() -> None:
     assert is_challenge(200, {}, b'<script src="/cdn-cgi/challenge-platform/x.js">')
     assert not is_challenge(403, {}, b"<p>This record is private.</p>")
     assert not is_challenge(404, {}, b"<title>Just a moment...</title>")
+
+
+def test_an_archive_that_drip_feeds_its_answer_is_cut_at_the_deadline(config: Config) -> None:
+    """Per-read timeouts never fire on a byte a second: the archives' own deadline does."""
+    import time
+
+    from tests.wire import WireServer, drip
+
+    headers = [("Content-Type", "text/html"), ("Memento-Datetime", "Sat, 26 Apr 2025 01:02:03 GMT")]
+    with WireServer(drip(b"x" * 100, 0.5, headers)) as server:
+
+        async def main() -> Memento:
+            async with httpx.AsyncClient(timeout=3) as client, CaptureEngine(config) as engine:
+                archives = Archives({ArchiveKind.MEMENTO: MementoArchive(client, engine)}, deadline=1.0)
+                uri = server.url("/memento")
+                return await archives.resolve(ArchiveRef(kind=ArchiveKind.MEMENTO, raw=uri, uri=uri))
+
+        began = time.monotonic()
+        memento = asyncio.run(main())
+        took = time.monotonic() - began
+    assert memento.verdict is ArchiveVerdict.UNAVAILABLE
+    assert memento.reason is not None and "did not answer within the 1 s deadline" in memento.reason
+    assert took < 3.0
