@@ -394,7 +394,9 @@ def _capture(
             payload_size=body.size,
             text_sha256=text_sha256,
             title=title,
-            warc=source.location(final),
+            # The record that holds the payload: readers reach it by offset alone, whatever the
+            # revisit named it by (record id, URI or digest).
+            warc=source.location(content),
             encoding=encoding,
             text_error=text_error,
             revisit_of=revisit_of,

@@ -50,11 +50,6 @@ def new_capture_id() -> str:
     return uuid.uuid4().hex
 
 
-def _content_header(outcome: FetchOutcome, name: str) -> str | None:
-    final = outcome.final
-    return None if final is None else final.header(name)
-
-
 @dataclass(frozen=True)
 class CaptureResult:
     """A capture with what this run learnt of it beyond the index row: text and final headers."""

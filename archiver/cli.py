@@ -61,7 +61,7 @@ def fetch(
         targets += read_url_list(from_file)
     if not targets:
         raise UsageError("no URL given: name URLs or use --from-file")
-    out_fmt = out_format(fmt, output)
+    out_fmt = out_format(fmt)
     progress, task = progress_bar(len(targets), "fetching")
 
     def tick(_: Capture) -> None:
@@ -92,7 +92,7 @@ def show(
     if body:
         emit(store_ops.decoded_body(cfg, capture), output)
     else:
-        emit(render_captures([capture], out_format(fmt, output), title=f"capture {capture.id}"), output)
+        emit(render_captures([capture], out_format(fmt), title=f"capture {capture.id}"), output)
 
 
 @app.command()
@@ -108,7 +108,7 @@ def history(
     captures, markers = store_ops.history(cfg, url)
     if not captures:
         Console(stderr=True).print(f"no capture of {url} in {cfg.archive_dir}")
-    emit(render_captures(captures, out_format(fmt, output), title=f"history of {url}", markers=markers), output)
+    emit(render_captures(captures, out_format(fmt), title=f"history of {url}", markers=markers), output)
 
 
 @app.command()
@@ -121,7 +121,7 @@ def verify(
     """Re-read every WARC record, recompute its digests and check them against the index."""
     cfg = load(config, archive_dir)
     report = store_ops.verify(cfg)
-    emit(store_ops.render_fixity(report, out_format(fmt, output)), output)
+    emit(store_ops.render_fixity(report, out_format(fmt)), output)
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 

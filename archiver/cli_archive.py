@@ -51,7 +51,7 @@ def mirror(
     cfg = load(config, archive_dir)
     parsed = parse_refs(refs, cfg)
     cited_url = check_cited_url(cited)
-    out_fmt = out_format(fmt, output)
+    out_fmt = out_format(fmt)
 
     async def run() -> list[Memento]:
         async with CaptureEngine(cfg) as engine:
@@ -79,7 +79,7 @@ def compare(
     Exit 0: identical, equivalent or minor; 2: major, replaced, unknown, or the --quote missing from a copy.
     """
     cfg = load(config, archive_dir)
-    out_fmt = out_format(fmt, output)
+    out_fmt = out_format(fmt)
     compared = comparing.compare(cfg, a, b, quote=quote)
     if out_fmt == "json":
         text = dumps(comparing.compared_document(compared))

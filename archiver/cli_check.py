@@ -58,7 +58,7 @@ def check(
 ) -> None:
     """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
     cfg = load(config, archive_dir)
-    out = out_format(fmt, output)
+    out = out_format(fmt)
     docs = read_documents(documents)
     options = CheckOptions(live=not no_live, archive=not no_archive)
     bar, task = progress_bar(count_work(docs, cfg), "checking")

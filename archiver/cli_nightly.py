@@ -19,11 +19,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from archiver.archiveref import parse_archive_ref
 from archiver.cliopts import ArchiveDirOpt, ConfigOpt, ExitCode, FormatOpt, OutputOpt, emit, load, out_format
 from archiver.errors import InvalidURLError, RunInterrupted, UsageError
 from archiver.linkstate import state_to_dict
-from archiver.models import ArchiveRef
+from archiver.mirror import parse_refs
 from archiver.nightly import ArchiveStatus, archive_status, run_once
 from archiver.report import render, size_text, when
 from archiver.runreport import quiet_sources
@@ -42,19 +41,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def _refs(raw: list[str], perma_site_url: str, wayback_url: str) -> list[ArchiveRef]:
-    refs = []
-    for text in raw:
-        ref = parse_archive_ref(text, perma_site_url=perma_site_url, wayback_url=wayback_url)
-        if ref is None:
-            raise UsageError(
-                f"{text!r} is not an archive reference: give a Perma.cc link or GUID, a Wayback URL, "
-                "a memento URI or capture:<id>"
-            )
-        refs.append(ref)
-    return refs
-
-
 @watch_app.command("add")
 def watch_add(
     url: Annotated[str, typer.Argument(help="The source URL to watch.")],
@@ -71,7 +57,7 @@ def watch_add(
         parse_url(url)
     except InvalidURLError as exc:
         raise UsageError(str(exc)) from None
-    refs = _refs(archive or [], cfg.perma.site_url, cfg.wayback.url)
+    refs = parse_refs(archive or [], cfg, allow_empty=True)
     with open_watch(cfg) as watch:
         entry, outcome = watch.add(url, refs, label=label)
     typer.echo(f"{outcome.value}: {entry.url}" + "".join(f"\n  archive: {r.uri}" for r in entry.archives))
@@ -120,7 +106,7 @@ def watch_list(
 ) -> None:
     """List the watched sources with their link state."""
     cfg = load(config, archive_dir)
-    kind = out_format(fmt, output)
+    kind = out_format(fmt)
     with open_watch(cfg) as watch:
         entries = watch.entries()
     if kind == "json":
@@ -162,7 +148,7 @@ def run(
 ) -> None:
     """Check every watched source now: capture, compare, advance link states, report, notify."""
     cfg = load(config, archive_dir)
-    kind = out_format(fmt, output)  # a bad --format is refused before the run, not after it
+    kind = out_format(fmt)  # a bad --format is refused before the run, not after it
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
@@ -262,6 +248,6 @@ def status(
     """Show the last run, the next one, counts by verdict and link state, and the archive's size."""
     cfg = load(config, archive_dir)
     info = archive_status(cfg)
-    kind = out_format(fmt, output)
+    kind = out_format(fmt)
     emit(json.dumps(_status_dict(info), indent=2) if kind == "json" else _status_text(info), output)
     raise typer.Exit(ExitCode.OK)

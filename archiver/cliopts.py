@@ -42,7 +42,7 @@ def load(config: Path | None, archive_dir: Path | None, extra: dict[str, Any] | 
     return load_config(config_path(config), overrides)
 
 
-def out_format(fmt: str | None, output: Path | None) -> str:
+def out_format(fmt: str | None) -> str:
     if fmt is None:
         return "table"
     if fmt not in FORMATS:

@@ -59,9 +59,6 @@ class FixityReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def files_with(self, kind: ProblemKind) -> set[str]:
-        return {p.file for p in self.problems if p.kind == kind}
-
 
 @dataclass(frozen=True)
 class _RecordSpot:

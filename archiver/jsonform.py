@@ -8,7 +8,7 @@ on: add fields freely, never rename or drop one. `capture_from_dict` is the inve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from archiver.models import (
@@ -36,6 +36,8 @@ def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a trailing Z, microseconds only when present."""
     if moment is None:
         return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     text = moment.isoformat()
     return text.replace("+00:00", "Z")
 

@@ -124,7 +124,7 @@ REF_FORMS = (
 )
 
 
-def parse_refs(texts: Sequence[str], config: Config) -> list[ArchiveRef]:
+def parse_refs(texts: Sequence[str], config: Config, *, allow_empty: bool = False) -> list[ArchiveRef]:
     """Archive references from what a user typed; UsageError naming every one that is none."""
     refs: list[ArchiveRef] = []
     bad: list[str] = []
@@ -137,7 +137,7 @@ def parse_refs(texts: Sequence[str], config: Config) -> list[ArchiveRef]:
     if bad:
         shown = ", ".join(repr(t) for t in bad)
         raise UsageError(f"not an archive reference: {shown}; give {REF_FORMS}")
-    if not refs:
+    if not refs and not allow_empty:
         raise UsageError(f"no archive reference given; give {REF_FORMS}")
     return refs
 

@@ -145,8 +145,13 @@ def comparable(url: str) -> str:
     text = url.strip()
     if "://" not in text:
         text = "http://" + text
-    parts = urlsplit(text)
-    hostname = parts.hostname or ""
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname or ""
+    except ValueError:
+        # Unparseable (e.g. "http://[::1"): it can only equal itself. Never raise: callers compare
+        # URLs that archives and documents supply, and one bad one must not stop a run.
+        return text.lower()
     try:
         host = _encode_host(hostname, url) if not parts.netloc.startswith("[") else f"[{hostname}]"
     except InvalidURLError:

@@ -307,7 +307,8 @@ def test_warcio_check_and_index_accept_every_file(archive_dir: Path) -> None:
 def test_rolls_over_at_the_cap_without_splitting_records(archive_dir: Path) -> None:
     cap = 8000
     with make_store(archive_dir, max_bytes=cap) as store:
-        stored = [store_page(store, f"http://a.test/{i}", os.urandom(1500), f"r{i}") for i in range(12)]
+        payloads = [os.urandom(1500) for _ in range(12)]
+        stored = [store_page(store, f"http://a.test/{i}", payloads[i], f"r{i}") for i in range(12)]
         store.rollover()  # an idle rollover finalises the open file
         assert store.current_file is None
         assert not list((archive_dir / "warcs").glob("*.open"))
@@ -315,16 +316,20 @@ def test_rolls_over_at_the_cap_without_splitting_records(archive_dir: Path) -> N
     assert len(files) >= 3
     manifest = read_manifest(archive_dir / "warcs")
     seen = []
+    file_of: dict[str, str] = {}
     for path in files:
         assert path.stat().st_size <= cap
         records = list(iter_records(path))
         assert records[0].type == "warcinfo" and all(r.ok for r in records)
         assert records[-1].offset + records[-1].length == path.stat().st_size  # ends on a record boundary
         assert manifest[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
-        seen += [c.id for c in iter_file_captures(path)]
+        in_file = [c.id for c in iter_file_captures(path)]
+        seen += in_file
+        file_of.update(dict.fromkeys(in_file, f"warcs/{path.name}"))
     assert seen == [c.id for c in stored]
-    for capture in stored:  # each capture's response is in the file its metadata is in
-        assert read_payload(archive_dir, capture.warc) is not None  # type: ignore[arg-type]
+    for capture, payload in zip(stored, payloads, strict=True):  # response and metadata in one file
+        assert capture.warc is not None and capture.warc.file == file_of[capture.id]
+        assert read_payload(archive_dir, capture.warc) == payload
     check = subprocess.run(["sha256sum", "--check", "manifest.sha256"], cwd=archive_dir / "warcs", capture_output=True)
     assert check.returncode == 0, check.stdout
 
