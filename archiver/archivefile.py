@@ -39,6 +39,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
+from archiver.clock import parse_stamp
 from archiver.errors import ArchiveAccessError
 from archiver.exchange import Body
 from archiver.fingerprint import fingerprint
@@ -227,11 +228,11 @@ def _revisited(records: Sequence[RecordInfo], revisit: RecordInfo) -> RecordInfo
 
 
 def _parse_warc_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_stamp(value)
     except ValueError:
+        return None
+    if moment is None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

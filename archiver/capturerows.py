@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from datetime import UTC, datetime
 from typing import Any
 
+from archiver.clock import parse_required_stamp, stamp
 from archiver.models import Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
 
 COLUMNS = (
@@ -31,11 +31,6 @@ _HEX = re.compile("[0-9a-f]+")
 # Asked for as `url` or ending on it; `final_url <> url` lets SQLite use the partial index
 # `captures_redirected` (a row whose final_url equals its url is found by the first term).
 BY_URL = "url = ? OR (final_url = ? AND final_url <> url)"
-
-
-def stamp(moment: datetime) -> str:
-    # Fixed width, always with microseconds, so text order is time order.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _digest_cell(hexdigest: str | None) -> str | bytes | None:
@@ -89,7 +84,7 @@ def row_capture(row: sqlite3.Row) -> Capture:
         final_url=row["final_url"],
         status=row["status"],
         redirects=tuple(Hop(h["url"], h["status"], h.get("location")) for h in json.loads(row["redirects"])),
-        fetched_at=datetime.fromisoformat(row["fetched_at"].replace("Z", "+00:00")),
+        fetched_at=parse_required_stamp(row["fetched_at"]),
         content_type=row["content_type"],
         payload_sha256=_digest_value(row["payload_sha256"]),
         payload_size=row["payload_size"],

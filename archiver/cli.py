@@ -6,7 +6,6 @@ nothing here decides anything a test would need to check apart from the exit cod
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,11 +24,10 @@ from archiver.cliopts import (
     emit,
     load,
     out_format,
-    progress_bar,
     read_url_list,
+    run_with_progress,
 )
 from archiver.errors import ArchiverError, ConfigError, UsageError
-from archiver.models import Capture
 from archiver.report import render_captures
 
 app = typer.Typer(
@@ -62,17 +60,7 @@ def fetch(
     if not targets:
         raise UsageError("no URL given: name URLs or use --from-file")
     out_fmt = out_format(fmt)
-    progress, task = progress_bar(len(targets), "fetching")
-
-    def tick(_: Capture) -> None:
-        if progress is not None:
-            progress.advance(task)
-
-    if progress is not None:
-        with progress:
-            captures = asyncio.run(capture_urls(targets, cfg, progress=tick))
-    else:
-        captures = asyncio.run(capture_urls(targets, cfg))
+    captures = run_with_progress(len(targets), "fetching", lambda tick: capture_urls(targets, cfg, progress=tick))
     emit(render_captures(captures, out_fmt, title="captures"), output)
     raise typer.Exit(ExitCode.OK if all(c.ok for c in captures) else ExitCode.FAILED)
 

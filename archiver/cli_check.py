@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +18,7 @@ from archiver.cliopts import (
     emit,
     load,
     out_format,
-    progress_bar,
+    run_with_progress,
 )
 from archiver.errors import UsageError
 from archiver.models import Overall, Report
@@ -61,12 +60,9 @@ def check(
     out = out_format(fmt)
     docs = read_documents(documents)
     options = CheckOptions(live=not no_live, archive=not no_archive)
-    bar, task = progress_bar(count_work(docs, cfg), "checking")
-    if bar is not None:
-        with bar:
-            report = asyncio.run(check_documents(docs, cfg, options, progress=lambda _: bar.advance(task)))
-    else:
-        report = asyncio.run(check_documents(docs, cfg, options))
+    report = run_with_progress(
+        count_work(docs, cfg), "checking", lambda tick: check_documents(docs, cfg, options, progress=tick)
+    )
     emit(render(report, out, color=output is None and sys.stdout.isatty()), output)
     raise typer.Exit(exit_code(report, strict))
 

@@ -5,10 +5,12 @@ Command modules (`cli_*.py`) import from here; `cli.py` registers their commands
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Callable, Coroutine
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,6 +35,9 @@ FormatOpt = Annotated[str | None, typer.Option("--format", help="table, json, ma
 OutputOpt = Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")]
 
 FORMATS = ("table", "json", "markdown", "html")
+
+
+T = TypeVar("T")
 
 
 def load(config: Path | None, archive_dir: Path | None, extra: dict[str, Any] | None = None) -> Config:
@@ -67,6 +72,25 @@ def progress_bar(total: int, label: str) -> tuple[Progress | None, Any]:
     )
     task = progress.add_task(label, total=total)
     return progress, task
+
+
+def run_with_progress(
+    total: int, label: str, job: Callable[[Callable[[object], None] | None], Coroutine[Any, Any, T]]
+) -> T:
+    """Run `job(tick)` to completion under a progress bar on stderr, or `job(None)` when there is none.
+
+    `job` builds the coroutine so the command states its call once; `tick` advances the bar by one
+    for each item done (its argument, a capture or a URL, is ignored).
+    """
+    progress, task = progress_bar(total, label)
+    if progress is None:
+        return asyncio.run(job(None))
+
+    def tick(_: object) -> None:
+        progress.advance(task)
+
+    with progress:
+        return asyncio.run(job(tick))
 
 
 def read_url_list(path: Path) -> list[str]:

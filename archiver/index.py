@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.capturedoc import iter_captures
-from archiver.capturerows import BY_URL, INSERT, SELECT, capture_row, row_capture, stamp
-from archiver.clock import utc_now
+from archiver.capturerows import BY_URL, INSERT, SELECT, capture_row, row_capture
+from archiver.clock import stamp, utc_now
 from archiver.errors import StoreError, UnknownCaptureError
 from archiver.indexschema import MIGRATIONS, Migration
 from archiver.jsonform import memento_to_dict

@@ -2,7 +2,9 @@
 
 Pure functions over the records of `models`. Field names here are the contract other tools rely
 on: add fields freely, never rename or drop one. `capture_from_dict` is the inverse of
-`capture_to_dict`, so a capture stored as JSON in a WARC metadata record rebuilds the index exactly.
+`capture_to_dict`, so a capture stored as JSON in a WARC metadata record rebuilds the index exactly;
+`memento_from_dict` and `comparison_from_dict` likewise sit next to the encoders they invert, so a
+field added to one side is seen on the other.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from archiver.archiveref import parse_archive_ref
+from archiver.clock import parse_stamp
 from archiver.models import (
     SCHEMA_VERSION,
     ArchiveKind,
     ArchiveRef,
+    ArchiveVerdict,
     Capture,
+    Change,
     CheckResult,
     Citation,
     Comparison,
+    DriftVerdict,
     ErrorKind,
     Failure,
     HistoryMark,
@@ -40,12 +47,6 @@ def iso(moment: datetime | None) -> str | None:
         moment = moment.astimezone(UTC)
     text = moment.isoformat()
     return text.replace("+00:00", "Z")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def capture_to_dict(capture: Capture) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def capture_from_dict(data: dict[str, Any]) -> Capture:
     warc = data.get("warc")
     error = data.get("error")
     truncated = data.get("truncated")
-    fetched_at = parse_iso(data["fetched_at"])
+    fetched_at = parse_stamp(data["fetched_at"])
     assert fetched_at is not None
     return Capture(
         id=data["id"],
@@ -148,6 +149,31 @@ def memento_to_dict(memento: Memento) -> dict[str, Any]:
     }
 
 
+def memento_from_dict(doc: dict[str, Any], ref: ArchiveRef) -> Memento:
+    """A memento from its recorded JSON (`memento_to_dict`) and the reference it answers."""
+    substitute = doc.get("substitute_for")
+    substitute_ref = None
+    if substitute:
+        substitute_ref = parse_archive_ref(substitute, bare_guid=False) or ArchiveRef(
+            ArchiveKind.MEMENTO, substitute, substitute
+        )
+    return Memento(
+        ref=ref,
+        verdict=ArchiveVerdict(doc["verdict"]),
+        original_url=doc.get("original_url"),
+        datetime=parse_stamp(doc.get("datetime")),
+        obtained_via=doc.get("obtained_via") or "index",
+        capture=capture_from_dict(doc["capture"]) if doc.get("capture") else None,
+        reason=doc.get("reason"),
+        substitute_for=substitute_ref,
+        substitute_days=doc.get("substitute_days"),
+        mirror_file=doc.get("mirror_file"),
+        mirror_sha256=doc.get("mirror_sha256"),
+        title=doc.get("title"),
+        problems=tuple(doc.get("problems") or ()),
+    )
+
+
 def citation_to_dict(citation: Citation) -> dict[str, Any]:
     return {
         "url": citation.url,
@@ -178,6 +204,25 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "quote_in_b": comparison.quote_in_b,
         "reason": comparison.reason,
     }
+
+
+def comparison_from_dict(doc: dict[str, Any] | None) -> Comparison | None:
+    """Inverse of `comparison_to_dict` (and of sourceresult's compact `comparison_doc`); None stays None."""
+    if doc is None:
+        return None
+    return Comparison(
+        verdict=DriftVerdict(doc["verdict"]),
+        similarity=doc.get("similarity"),
+        payload_identical=bool(doc.get("payload_identical", False)),
+        text_identical=bool(doc.get("text_identical", False)),
+        title_similarity=doc.get("title_similarity"),
+        added=int(doc.get("added", 0)),
+        removed=int(doc.get("removed", 0)),
+        changes=tuple(Change(c["op"], c["before"], c["after"]) for c in doc.get("changes", [])),
+        quote_in_a=doc.get("quote_in_a"),
+        quote_in_b=doc.get("quote_in_b"),
+        reason=doc.get("reason"),
+    )
 
 
 def result_to_dict(result: CheckResult) -> dict[str, Any]:

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
-from archiver.archiveref import parse_archive_ref
 from archiver.archives import Archives
 from archiver.index import Index
-from archiver.jsonform import capture_from_dict, parse_iso
+from archiver.jsonform import memento_from_dict
 from archiver.mirror import with_verdict_for
-from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
+from archiver.models import ArchiveRef, ArchiveVerdict, Capture, Memento
 
 # Mementos worth keeping: the archive answered for good. Others (unavailable, pending) are asked again.
 KEPT_VERDICTS = frozenset(
@@ -43,37 +41,12 @@ def whole_page(capture: Capture | None) -> bool:
     )
 
 
-def memento_from_doc(doc: dict[str, Any], ref: ArchiveRef) -> Memento:
-    """A memento from its recorded JSON (jsonform.memento_to_dict) and the reference it answers."""
-    substitute = doc.get("substitute_for")
-    substitute_ref = None
-    if substitute:
-        substitute_ref = parse_archive_ref(substitute, bare_guid=False) or ArchiveRef(
-            ArchiveKind.MEMENTO, substitute, substitute
-        )
-    return Memento(
-        ref=ref,
-        verdict=ArchiveVerdict(doc["verdict"]),
-        original_url=doc.get("original_url"),
-        datetime=parse_iso(doc.get("datetime") or None),
-        obtained_via=doc.get("obtained_via") or "index",
-        capture=capture_from_dict(doc["capture"]) if doc.get("capture") else None,
-        reason=doc.get("reason"),
-        substitute_for=substitute_ref,
-        substitute_days=doc.get("substitute_days"),
-        mirror_file=doc.get("mirror_file"),
-        mirror_sha256=doc.get("mirror_sha256"),
-        title=doc.get("title"),
-        problems=tuple(doc.get("problems") or ()),
-    )
-
-
 def kept_memento(index: Index, ref: ArchiveRef) -> Memento | None:
     """The newest recorded memento of `ref` that settled the question, or None to ask the archive."""
     docs = index.mementos(ref.uri)
     if not docs or ArchiveVerdict(docs[0]["verdict"]) not in KEPT_VERDICTS:
         return None
-    return memento_from_doc(docs[0], ref)
+    return memento_from_dict(docs[0], ref)
 
 
 class KeptCopies:

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from archiver.clock import parse_stamp
 from archiver.config import WatchConfig
 from archiver.models import LiveVerdict
 
@@ -194,7 +195,7 @@ def state_from_dict(data: dict[str, Any]) -> LinkState:
 
     def when(key: str) -> datetime | None:
         value = data.get(key)
-        return datetime.fromisoformat(value) if value else None
+        return parse_stamp(value)
 
     verdict = data.get("last_verdict")
     return LinkState(

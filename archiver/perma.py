@@ -48,6 +48,7 @@ import httpx
 from archiver.archivefile import ZIP_MAGIC, read_archive_file
 from archiver.archiveref import canonical_guid
 from archiver.archives import describe_error, http_datetime, is_challenge, link_relations, read_start
+from archiver.clock import parse_required_stamp
 from archiver.config import FetchConfig, PermaConfig
 from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveRef, ArchiveVerdict, Memento
@@ -86,7 +87,7 @@ def parse_link(data: Any, *, authenticated: bool) -> PermaLink:
     return PermaLink(
         guid=guid,
         url=url,
-        created=datetime.fromisoformat(created.replace("Z", "+00:00")),
+        created=parse_required_stamp(created),
         title=title if isinstance(title, str) else None,
         primary_url=primary.get("url") if primary and isinstance(primary.get("url"), str) else None,
         primary_status=primary.get("status") if primary and isinstance(primary.get("status"), str) else None,

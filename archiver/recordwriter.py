@@ -28,7 +28,6 @@ import hashlib
 import uuid
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 from io import BytesIO
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
@@ -46,11 +45,6 @@ _COMPRESSED_TYPES = ("image/", "video/", "audio/", "application/zip", "applicati
 _PROBE_BYTES = 64 * 1024
 LARGE_BODY = 1024 * 1024  # payloads above this are deflated at level 1 (see RecordWriter.response)
 _COMPRESSED_ENCODINGS = frozenset({"gzip", "x-gzip", "br", "zstd", "deflate", "compress"})
-
-
-def warc_date(moment: datetime) -> str:
-    """WARC/1.1 date with microseconds, UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def header_safe(url: str) -> str:

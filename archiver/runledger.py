@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from archiver.clock import Clock, utc_now
+from archiver.clock import Clock, parse_required_stamp, parse_stamp, utc_now
 from archiver.config import Config
 
 LEDGER_NAME = "ledger.sqlite3"
@@ -183,8 +183,7 @@ class Ledger:
 
     def scheduled_since(self) -> datetime | None:
         """When the current cron schedule was first started on this archive."""
-        value = self.get_meta("scheduled_since")
-        return datetime.fromisoformat(value) if value else None
+        return parse_stamp(self.get_meta("scheduled_since"))
 
     def note_schedule(self, schedule: str, now: datetime) -> None:
         """Remember the schedule in force; a new cron restarts `scheduled_since` (no catch-up for it)."""
@@ -194,11 +193,8 @@ class Ledger:
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    def when(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
     id_, logical, run_id, kind, label, outcome, started, finished, detail = row
     return LedgerEntry(
-        int(id_), datetime.fromisoformat(logical), run_id, RunKind(kind), label, RunOutcome(outcome),
-        when(started), when(finished), detail,
+        int(id_), parse_required_stamp(logical), run_id, RunKind(kind), label, RunOutcome(outcome),
+        parse_stamp(started), parse_stamp(finished), detail,
     )  # fmt: skip

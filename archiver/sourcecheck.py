@@ -32,6 +32,7 @@ from archiver.capture import CaptureEngine
 from archiver.comparing import text_of_capture
 from archiver.config import Config, PolicyConfig
 from archiver.drift import TextSide, compare
+from archiver.jsonform import comparison_from_dict
 from archiver.keptcopy import KeptCopies, whole_page
 from archiver.linkstate import LinkCondition, LinkEvent, LinkState, Observation, advance, observation_of
 from archiver.liveverdict import judge_live, probe_url
@@ -39,7 +40,7 @@ from archiver.models import ArchiveVerdict, Capture, CheckResult, Comparison, Dr
 from archiver.notify import NewsEvent, NewsItem
 from archiver.policy import judge
 from archiver.report import DRIFTED
-from archiver.sourceresult import SourceResult, comparison_from_doc, is_quiet
+from archiver.sourceresult import SourceResult, is_quiet
 from archiver.watchlist import WatchEntry, WatchList, citation_of
 
 _EVENT_NEWS = {
@@ -209,7 +210,7 @@ class SourceChecker:
         last = self.watch.last_result(entry.key, run_id)
         if last is None or last[0] != previous.id or last[1].get("archive_key") != archive_key:
             return None
-        return comparison_from_doc(last[1].get("drift"))
+        return comparison_from_dict(last[1].get("drift"))
 
     async def _compare(self, stored: Capture, live: TextSide) -> Comparison:
         if stored.payload_sha256 == live.payload_sha256:  # identical: no text needs reading

@@ -27,7 +27,7 @@ from typing import Any
 from archiver.errors import StoreError
 from archiver.jsonform import comparison_to_dict
 from archiver.linkstate import LinkCondition, LinkEvent
-from archiver.models import Change, CheckResult, Comparison, DriftVerdict
+from archiver.models import CheckResult, Comparison, DriftVerdict
 from archiver.notify import NewsItem
 
 # live, archive, drift and overall verdict and the link condition: what "the same as last night" compares.
@@ -98,24 +98,6 @@ def comparison_doc(comparison: Comparison | None) -> dict[str, Any] | None:
     # Drop a field only when it holds its own default: quote_in_* are tri-state (False is news).
     defaults = {"payload_identical": False, "text_identical": False, "added": 0, "removed": 0, "changes": []}
     return {k: v for k, v in full.items() if v is not None and (k not in defaults or v != defaults[k])}
-
-
-def comparison_from_doc(doc: dict[str, Any] | None) -> Comparison | None:
-    if doc is None:
-        return None
-    return Comparison(
-        verdict=DriftVerdict(doc["verdict"]),
-        similarity=doc.get("similarity"),
-        payload_identical=bool(doc.get("payload_identical", False)),
-        text_identical=bool(doc.get("text_identical", False)),
-        title_similarity=doc.get("title_similarity"),
-        added=int(doc.get("added", 0)),
-        removed=int(doc.get("removed", 0)),
-        changes=tuple(Change(c["op"], c["before"], c["after"]) for c in doc.get("changes", [])),
-        quote_in_a=doc.get("quote_in_a"),
-        quote_in_b=doc.get("quote_in_b"),
-        reason=doc.get("reason"),
-    )
 
 
 def result_doc(outcome: SourceResult) -> dict[str, Any]:

@@ -35,10 +35,11 @@ from typing import IO, Any
 
 from archiver import __version__
 from archiver.capturedoc import RefersTo, hop_entry, metadata_document
+from archiver.clock import stamp as warc_date
 from archiver.errors import StoreError
 from archiver.exchange import FetchOutcome
 from archiver.models import ArchivePaths, Capture, WarcLocation
-from archiver.recordwriter import RecordSink, RecordWriter, warc_date
+from archiver.recordwriter import RecordSink, RecordWriter
 from archiver.warcrecord import REFERS_TO_FILE, REFERS_TO_OFFSET
 from archiver.warcrecovery import OPEN_SUFFIX, RecoveryReport, recover_files, seal
 from archiver.warcscan import read_record_headers

@@ -26,15 +26,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from archiver.clock import Clock, utc_now
+from archiver.clock import Clock, parse_stamp, stamp, utc_now
 from archiver.config import Config
 from archiver.errors import StoreError, UsageError
 from archiver.index import Index
-from archiver.jsonform import ref_from_dict, ref_to_dict
+from archiver.jsonform import comparison_from_dict, ref_from_dict, ref_to_dict
 from archiver.keptcopy import kept_memento
 from archiver.linkstate import LinkCondition, LinkEvent, LinkState, state_from_dict, state_to_dict
 from archiver.models import (
@@ -50,7 +50,7 @@ from archiver.models import (
     SourceSpan,
 )
 from archiver.notify import NewsEvent, NewsItem
-from archiver.sourceresult import SourceResult, Verdicts, comparison_from_doc, pack_doc, result_doc, unpack_doc
+from archiver.sourceresult import SourceResult, Verdicts, pack_doc, result_doc, unpack_doc
 from archiver.urls import comparable
 
 
@@ -93,14 +93,6 @@ def watch_key(url: str) -> str:
         raise UsageError(f"cannot watch {url!r}: {exc}") from None
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
 # -- the watch list ----------------------------------------------------------------------------
 
 
@@ -141,7 +133,7 @@ class WatchList:
                         label,
                         json.dumps([ref_to_dict(r) for r in entry.archives]),
                         None if found_in is None else json.dumps([found_in.path, found_in.line, found_in.column]),
-                        _stamp(entry.added_at),
+                        stamp(entry.added_at),
                         json.dumps(state_to_dict(entry.state)),
                     ),
                 )
@@ -163,11 +155,11 @@ class WatchList:
 
     def get(self, url: str) -> WatchEntry | None:
         rows = self._rows("SELECT * FROM watch WHERE key = ?", (watch_key(url),))
-        return _entry(rows[0]) if rows else None
+        return _entry(rows[0], self.clock) if rows else None
 
     def entries(self) -> list[WatchEntry]:
         """Every watched source, in the order it was first added."""
-        return [_entry(row) for row in self._rows("SELECT * FROM watch ORDER BY rowid")]
+        return [_entry(row, self.clock) for row in self._rows("SELECT * FROM watch ORDER BY rowid")]
 
     def __len__(self) -> int:
         return int(self._rows("SELECT count(*) FROM watch")[0][0])
@@ -179,7 +171,7 @@ class WatchList:
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO watch_runs (run_id, kind, label, started_at, outcome) VALUES (?,?,?,?,?)",
-                (run_id, kind, label, _stamp(started_at), "running"),
+                (run_id, kind, label, stamp(started_at), "running"),
             )
             if cursor.rowcount:
                 return True
@@ -190,15 +182,15 @@ class WatchList:
         with self._tx() as db:
             db.execute(
                 "UPDATE watch_runs SET outcome = ?, finished_at = ?, summary = ? WHERE run_id = ?",
-                (outcome, None if finished_at is None else _stamp(finished_at), json.dumps(summary), run_id),
+                (outcome, None if finished_at is None else stamp(finished_at), json.dumps(summary), run_id),
             )
 
     def run(self, run_id: str) -> RunRecord | None:
         rows = self._rows("SELECT * FROM watch_runs WHERE run_id = ?", (run_id,))
-        return _run(rows[0]) if rows else None
+        return _run(rows[0], self.clock) if rows else None
 
     def runs(self) -> list[RunRecord]:
-        return [_run(r) for r in self._rows("SELECT * FROM watch_runs ORDER BY started_at, run_id")]
+        return [_run(r, self.clock) for r in self._rows("SELECT * FROM watch_runs ORDER BY started_at, run_id")]
 
     def record(self, run_id: str, outcome: SourceResult, state: LinkState, baseline_id: str | None) -> None:
         """Store one source's result and its new link state (and baseline) in one transaction.
@@ -225,7 +217,7 @@ class WatchList:
                 (
                     run_id,
                     outcome.key,
-                    _stamp(outcome.checked_at),
+                    stamp(outcome.checked_at),
                     None if result.live_capture is None else result.live_capture.id,
                     None if result.live_verdict is None else result.live_verdict.value,
                     result.archive_verdict.value,
@@ -298,7 +290,7 @@ class WatchList:
         ref = next((r for r in entry.archives if r.uri == doc.get("archive_ref")), None)
         if ref is not None:
             memento = kept_memento(self.index, ref)
-        drift = comparison_from_doc(doc.get("drift")) or Comparison(DriftVerdict.UNKNOWN, None, False, False)
+        drift = comparison_from_dict(doc.get("drift")) or Comparison(DriftVerdict.UNKNOWN, None, False, False)
         event = LinkEvent(row["event"]) if row["event"] else None
         result = CheckResult(
             citation=citation_of(entry),
@@ -316,9 +308,9 @@ class WatchList:
             result,
             LinkCondition(row["condition"]),
             event,
-            _when(row["checked_at"]) or self.clock(),
-            comparison_from_doc(doc.get("baseline")),
-            comparison_from_doc(doc.get("previous")),
+            parse_stamp(row["checked_at"]) or self.clock(),
+            comparison_from_dict(doc.get("baseline")),
+            comparison_from_dict(doc.get("previous")),
             doc.get("archive_key"),
             news,
             quiet=bool(doc.get("quiet", False)),
@@ -355,27 +347,27 @@ def _unique(refs: Iterable[ArchiveRef]) -> tuple[ArchiveRef, ...]:
     return tuple(seen.values())
 
 
-def _entry(row: Any) -> WatchEntry:
+def _entry(row: Any, clock: Clock) -> WatchEntry:
     found = json.loads(row["found_in"]) if row["found_in"] else None
     return WatchEntry(
         key=row["key"],
         url=row["url"],
         label=row["label"],
         archives=tuple(ref_from_dict(r) for r in json.loads(row["archives"])),
-        added_at=_when(row["added_at"]) or datetime.now(UTC),
+        added_at=parse_stamp(row["added_at"]) or clock(),
         found_in=None if found is None else SourceSpan(str(found[0]), int(found[1]), int(found[2])),
         baseline_id=row["baseline_id"],
         state=state_from_dict(json.loads(row["state"])),
     )
 
 
-def _run(row: Any) -> RunRecord:
+def _run(row: Any, clock: Clock) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"],
         kind=row["kind"],
         label=row["label"],
-        started_at=_when(row["started_at"]) or datetime.now(UTC),
-        finished_at=_when(row["finished_at"]),
+        started_at=parse_stamp(row["started_at"]) or clock(),
+        finished_at=parse_stamp(row["finished_at"]),
         outcome=row["outcome"],
         summary=json.loads(row["summary"]),
     )

@@ -14,6 +14,7 @@ import pytest
 from archiver.config import Config
 from archiver.errors import StoreError
 from archiver.index import Index
+from archiver.jsonform import comparison_from_dict
 from archiver.keptcopy import kept_memento
 from archiver.linkstate import LinkCondition, LinkEvent, LinkState
 from archiver.models import (
@@ -33,7 +34,6 @@ from archiver.sourceresult import (
     RESULT_DICTIONARY_1,
     SourceResult,
     comparison_doc,
-    comparison_from_doc,
     is_quiet,
     pack_doc,
     unpack_doc,
@@ -98,8 +98,8 @@ def test_comparison_documents_round_trip_and_stay_small() -> None:
         changes=(Change("changed", "trade", "agriculture"),), quote_in_a=True, quote_in_b=False, reason="small edits",
     )  # fmt: skip
     for comparison in (identical, edited):
-        assert comparison_from_doc(comparison_doc(comparison)) == comparison
-    assert comparison_from_doc(None) is None
+        assert comparison_from_dict(comparison_doc(comparison)) == comparison
+    assert comparison_from_dict(None) is None
 
 
 def test_results_are_recorded_with_the_state_and_rebuilt(config: Config) -> None:

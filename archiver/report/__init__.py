@@ -158,6 +158,17 @@ def short_hash(digest: str | None, length: int = 12) -> str:
     return "" if digest is None else digest[:length]
 
 
+def memento_hashes(memento: Memento, length: int) -> list[tuple[str, str]]:
+    """(label, short hash) for what we hold of an archived copy: its capture's payload and text, its mirror file."""
+    hashes = []
+    if memento.capture is not None:
+        hashes.append(("payload", short_hash(memento.capture.payload_sha256, length)))
+        hashes.append(("text", short_hash(memento.capture.text_sha256, length)))
+    if memento.mirror_sha256 is not None:
+        hashes.append(("mirror", short_hash(memento.mirror_sha256, length)))
+    return hashes
+
+
 def size_text(size: int | None) -> str:
     if size is None:
         return ""

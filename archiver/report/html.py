@@ -35,6 +35,7 @@ from archiver.report import (
     count,
     live_text,
     mark_text,
+    memento_hashes,
     quiet_summary,
     ratio_text,
     short_hash,
@@ -340,12 +341,7 @@ def render_mementos(mementos: Sequence[Memento], *, title: str = "archived copie
         via = esc(memento.obtained_via)
         if memento.substitute_days is not None:
             via += f'<div class="sub">substitute, {memento.substitute_days:.1f} days off</div>'
-        hashes = []
-        if memento.capture is not None:
-            hashes.append(f"payload {short_hash(memento.capture.payload_sha256, HASH_CHARS)}")
-            hashes.append(f"text {short_hash(memento.capture.text_sha256, HASH_CHARS)}")
-        if memento.mirror_sha256 is not None:
-            hashes.append(f"mirror {short_hash(memento.mirror_sha256, HASH_CHARS)}")
+        hashes = [f"{label} {digest}" for label, digest in memento_hashes(memento, HASH_CHARS)]
         cells = [
             badge(memento.verdict.value, tone(memento.verdict)),
             f"{esc(memento.ref.kind.value)} {link(memento.ref.uri)}",

@@ -28,6 +28,7 @@ from archiver.report import (
     drift_text,
     live_text,
     mark_text,
+    memento_hashes,
     quiet_summary,
     ratio_text,
     short_hash,
@@ -250,12 +251,7 @@ def render_mementos(mementos: Sequence[Memento], *, title: str = "archived copie
         via = cell(memento.obtained_via)
         if memento.substitute_days is not None:
             via += f"<br>substitute, {memento.substitute_days:.1f} days off"
-        hashes = []
-        if memento.capture is not None:
-            hashes.append(f"payload {short_hash(memento.capture.payload_sha256, HASH_CHARS)}")
-            hashes.append(f"text {short_hash(memento.capture.text_sha256, HASH_CHARS)}")
-        if memento.mirror_sha256 is not None:
-            hashes.append(f"mirror {short_hash(memento.mirror_sha256, HASH_CHARS)}")
+        hashes = [f"{label} {digest}" for label, digest in memento_hashes(memento, HASH_CHARS)]
         rows.append(
             [
                 memento.verdict.value,

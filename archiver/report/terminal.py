@@ -35,6 +35,7 @@ from archiver.report import (
     drift_text,
     live_text,
     mark_text,
+    memento_hashes,
     ratio_text,
     short_hash,
     size_text,
@@ -272,12 +273,8 @@ def render_mementos(
         via = Plain(memento.obtained_via)
         if memento.substitute_days is not None:
             via.append(f"\nsubstitute, {memento.substitute_days:.1f} days off", STYLE[WARN])
-        hashes = []
-        if memento.capture is not None:
-            hashes.append(f"payload {short_hash(memento.capture.payload_sha256, HASH_CHARS)}")
-            hashes.append(f"text    {short_hash(memento.capture.text_sha256, HASH_CHARS)}")
-        if memento.mirror_sha256 is not None:
-            hashes.append(f"mirror  {short_hash(memento.mirror_sha256, HASH_CHARS)}")
+        # Labels padded to one width so the hashes line up in the cell.
+        hashes = [f"{label:<7} {digest}" for label, digest in memento_hashes(memento, HASH_CHARS)]
         table.add_row(
             Plain(memento.verdict.value, STYLE[tone(memento.verdict)]),
             copy,
