@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from archiver.clock import utc_now
 from archiver.config import NotifyConfig
 from archiver.models import SCHEMA_VERSION
 from archiver.politeness import RetryPolicy, retry_delay, retryable_status
@@ -194,7 +195,7 @@ def post_webhook(
             retry_after = response.headers.get("retry-after")
         if not retryable or attempts > policy.retries:
             return Delivery(Channel.WEBHOOK, url, False, attempts, f"gave up after {attempts} attempt(s): {detail}")
-        sleep(retry_delay(policy, attempts - 1, retry_after, datetime.now(UTC)))
+        sleep(retry_delay(policy, attempts - 1, retry_after, utc_now()))
 
 
 def send_email(

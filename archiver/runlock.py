@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import filelock
 
+from archiver.clock import utc_now
 from archiver.errors import ArchiveLockedError, ScheduleError
 
 RUN_LOCK_NAME = ".run.lock"
@@ -91,7 +92,7 @@ def _held(
         except filelock.Timeout:
             if time.monotonic() >= deadline or (cancel is not None and cancel()):
                 raise on_timeout(lock_owner(lock_path), wait) from None
-    owner = LockOwner(os.getpid(), datetime.now(UTC), purpose)
+    owner = LockOwner(os.getpid(), utc_now(), purpose)
     try:
         _owner_path(lock_path).write_text(
             f"{owner.pid}\t{owner.since.isoformat()}\t{owner.purpose}\n", encoding="utf-8"
