@@ -1,5 +1,5 @@
 """`python -m archiver` runs the command line."""
 
-from archiver.cli import main
+from archiver.cli.main import main
 
 main()

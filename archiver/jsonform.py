@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.archiveref import parse_archive_ref
 from archiver.clock import parse_stamp
 from archiver.models import (
     SCHEMA_VERSION,
@@ -35,6 +34,7 @@ from archiver.models import (
     Truncation,
     WarcLocation,
 )
+from archiver.refs import parse_archive_ref
 
 TOOL = "archiver"
 

@@ -50,8 +50,8 @@ def start_server(port: int, size: int = 10240) -> subprocess.Popen[str]:
 def run_ours(urls_file: Path, archive: Path, concurrency: int, host_concurrency: int) -> dict[str, float]:
     """Runs in a child process: capture the URL list, report time, count and peak RSS."""
     sys.path.insert(0, str(HERE.parent))
-    from archiver.capture import capture_urls
     from archiver.config import load_config
+    from archiver.pipeline.capture import capture_urls
 
     urls = urls_file.read_text().split()
     config = load_config(

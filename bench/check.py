@@ -62,8 +62,8 @@ def document(urls: list[str]) -> str:
 
 
 def run_ours(doc: Path, archive: Path) -> dict[str, float]:
-    from archiver.check import CheckOptions, Document, check_documents
     from archiver.config import load_config
+    from archiver.pipeline.check import CheckOptions, Document, check_documents
 
     config = load_config(None, {"archive_dir": str(archive), "fetch": {"allow_private_networks": True}})
     start = time.perf_counter()

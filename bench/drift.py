@@ -4,7 +4,7 @@
 
 Cases:
 1. two ~1 MB texts (English words; and Chinese characters) with 20 words edited, 3 lines deleted
-   and 3 inserted, compared end to end by `archiver.drift.compare` (normalisation, alignment,
+   and 3 inserted, compared end to end by `archiver.judge.drift.compare` (normalisation, alignment,
    similarity, paragraph changes; extraction excluded). Budget: 100 ms.
 2. the baseline for the same inputs: `difflib.SequenceMatcher` on characters. It is quadratic in
    the worst case, so it runs in a child process with a timeout, and is also timed on a 50 KB
@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archiver.config import DriftConfig  # noqa: E402
-from archiver.drift import TextSide, compare  # noqa: E402
-from archiver.fingerprint import fingerprint  # noqa: E402
+from archiver.content.fingerprint import fingerprint  # noqa: E402
+from archiver.judge.drift import TextSide, compare  # noqa: E402
 from archiver.models import Comparison  # noqa: E402
 
 BASELINE_TIMEOUT = 20.0

@@ -45,7 +45,7 @@ from capture import free_port, start_server  # noqa: E402
 
 def record_bytes(archive: Path) -> dict[str, int]:
     """Bytes on disk (gzip members) of every WARC record, summed by record type."""
-    from archiver.warcscan import iter_records, warc_files
+    from archiver.warc.scan import iter_records, warc_files
 
     out: dict[str, int] = {}
     for path in warc_files(archive / "warcs"):
@@ -74,8 +74,8 @@ def sizes(archive: Path) -> dict[str, int]:
 def run_child(urls_file: Path, archive: Path, runs: int = 2) -> dict[str, object]:
     """In the child: watch every URL, run twice (a day apart), measure."""
     from archiver.config import load_config
-    from archiver.nightly import run_once
-    from archiver.watchlist import open_watch
+    from archiver.nightly.run import run_once
+    from archiver.nightly.watchlist import open_watch
 
     urls = urls_file.read_text().split()
     config = load_config(

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.archiveref import parse_archive_ref
 from archiver.jsonform import comparison_from_dict, comparison_to_dict, memento_from_dict, memento_to_dict
 from archiver.models import (
     ArchiveVerdict,
@@ -18,6 +17,7 @@ from archiver.models import (
     Memento,
     WarcLocation,
 )
+from archiver.refs import parse_archive_ref
 
 
 def _through_json(doc: dict[str, Any]) -> dict[str, Any]:

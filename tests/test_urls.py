@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.archiveref import canonical_guid, parse_archive_ref
 from archiver.models import ArchiveKind
+from archiver.refs import canonical_guid, parse_archive_ref
 from archiver.urls import comparable, same_resource
 
 

@@ -3,7 +3,7 @@
 One module per format (text, markdown, html, pdf, docx), each pure: bytes and a path name in,
 `Link` records out; only the caller reads files (or stdin, path "-"). Every occurrence is
 returned, duplicates included: deciding which URL is the citation and which archive link belongs
-to it is the pairing step's job (`archiver.pairing`), which needs to know where each one stood.
+to it is the pairing step's job (`archiver.extract.pairing`), which needs to know where each one stood.
 """
 
 from __future__ import annotations

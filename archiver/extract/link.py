@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from archiver.archiveref import parse_archive_ref
 from archiver.config import Config
 from archiver.models import ArchiveKind, ArchiveRef, SourceSpan
+from archiver.refs import parse_archive_ref
 
 # Public web archives besides Perma.cc and the Wayback Machine whose URLs are archived copies
 # (RFC 7089 URI-Ms): a link to one of them is an archive link, not a citation of a live page.

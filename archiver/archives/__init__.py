@@ -1,0 +1,1 @@
+"""Archives behind one protocol (resolve, retrieve): Perma.cc, the Wayback Machine, downloaded files."""

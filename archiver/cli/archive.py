@@ -1,0 +1,97 @@
+"""`archiver mirror` and `archiver compare`: parse, call the use case, render, exit with a code.
+
+The decisions live in `archiver.pipeline.mirror` (which references, the verdicts, what counts as usable)
+and `archiver.pipeline.compare` (what A and B are, the drift); this module only maps them to the
+command line:
+
+- `mirror` exits 0 when every reference gave a usable copy (`ok`, content had, no integrity
+  problem), 2 when any did not (mismatch, not_found, unavailable, metadata_only, pending,
+  failed, or a tampered download), 3 on a usage error (an unparseable reference or --for URL).
+- `compare` exits 0 on identical, equivalent or minor (and, with --quote, the quote in both),
+  2 on major, replaced or unknown (one side could not be had) or a quote missing, 3 on a usage
+  error (a side that is none of the accepted forms, an unknown or ambiguous capture id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from archiver.cli.options import ArchiveDirOpt, ConfigOpt, ExitCode, FormatOpt, OutputOpt, emit, load, out_format
+from archiver.models import Memento
+from archiver.pipeline import compare as comparing
+from archiver.pipeline.capture import CaptureEngine
+from archiver.pipeline.mirror import check_cited_url, mirror_with, parse_refs, usable
+from archiver.report import render_comparison, render_mementos
+from archiver.report.jsonout import dumps
+
+
+def mirror(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="REF...",
+            help="Perma.cc links or GUIDs, Wayback Machine URLs, Memento URI-Ms, or capture:<id>.",
+        ),
+    ],
+    cited: Annotated[
+        str | None, typer.Option("--for", metavar="URL", help="The cited URL: judge each copy ok or mismatch.")
+    ] = None,
+    config: ConfigOpt = None,
+    archive_dir: ArchiveDirOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Resolve and retrieve archived copies, store them, print what each archived and when. Exit 2 if any is unusable.
+
+    Perma.cc content needs PERMA_API_KEY (environment only); without it a near Wayback snapshot stands in.
+    """
+    cfg = load(config, archive_dir)
+    parsed = parse_refs(refs, cfg)
+    cited_url = check_cited_url(cited)
+    out_fmt = out_format(fmt)
+
+    async def run() -> list[Memento]:
+        async with CaptureEngine(cfg) as engine:
+            return await mirror_with(engine, parsed, cited_url)
+
+    mementos = asyncio.run(run())
+    title = "archived copies" if cited_url is None else f"archived copies of {cited_url}"
+    emit(render_mementos(mementos, out_fmt, title=title), output)
+    raise typer.Exit(ExitCode.OK if all(usable(m) for m in mementos) else ExitCode.FAILED)
+
+
+def compare(
+    a: Annotated[str, typer.Argument(metavar="A", help="The earlier copy: a URL, a capture id, or an archive link.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The later copy: a URL, a capture id, or an archive link.")],
+    quote: Annotated[
+        str | None, typer.Option("--quote", metavar="TEXT", help="Text the cited page must contain: checked in both.")
+    ] = None,
+    config: ConfigOpt = None,
+    archive_dir: ArchiveDirOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Compare two copies of a page (URLs fetched now, captures read back, archive links retrieved).
+
+    Exit 0: identical, equivalent or minor; 2: major, replaced, unknown, or the --quote missing from a copy.
+    """
+    cfg = load(config, archive_dir)
+    out_fmt = out_format(fmt)
+    compared = comparing.compare(cfg, a, b, quote=quote)
+    if out_fmt == "json":
+        text = dumps(comparing.compared_document(compared))
+    else:
+        text = render_comparison(compared.comparison, compared.a.label, compared.b.label, out_fmt)
+        notes = [f"{name}: {side.note}" for name, side in (("A", compared.a), ("B", compared.b)) if side.note]
+        if notes and out_fmt in ("table", "markdown"):
+            text = text.rstrip("\n") + "\n\n" + "\n".join(notes) + "\n"
+    emit(text, output)
+    raise typer.Exit(ExitCode.OK if compared.acceptable else ExitCode.FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(mirror)
+    app.command()(compare)

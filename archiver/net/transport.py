@@ -1,0 +1,461 @@
+"""A lean HTTP/1.1 transport on asyncio streams, behind httpx's transport interface.
+
+Why not httpcore: on loopback the capture engine spent over half its time in httpx's transport
+stack, not on the wire: httpcore's pool re-scans its connections and polls each socket
+(`has_expired` -> anyio `extra_attributes`, which calls `getpeername` every time) on every
+request, and each read passes through anyio's cancel scopes (measured with cProfile on
+bench/capture.py; reliability.md §0.7 found httpx 20–25x slower than aiohttp on loopback). This
+transport does the same job with plain asyncio streams: per-origin idle lists, one readline per
+header line, and bodies handed over exactly as they arrive de-framed (de-chunked, still
+content-encoded), which is all the fetcher asks of `aiter_raw()`.
+
+It stays an `httpx.AsyncBaseTransport`, so the `Fetcher`, redirects, cookies-off, event hooks
+and the archive modules' API calls are unchanged, and `Fetcher(..., transport="httpx")` goes
+back to httpcore. What it keeps from the httpx path, because the tests pin it:
+
+- Every new connection is opened through the address guard: the host is resolved once, every
+  address judged (`AddressGuard.resolve`), and the socket connected to a validated IP, so a
+  redirect hop or DNS rebinding cannot reach a private address. TLS still verifies the host name.
+- Failures on the wire are httpx's exception types (ConnectError with the OS or TLS error as its
+  cause, ConnectTimeout, ReadTimeout, RemoteProtocolError), so `describe_failure` reads them as
+  before; the address guard's own refusals (BlockedAddressError, FetchFailure of kind DNS) pass
+  through as they are, and every caller catches them beside httpx's.
+- The connect and read timeouts come from the request's `timeout` extension (per read, as in
+  httpx); the fetcher's total deadline is an `asyncio.timeout` around all of it.
+- A kept-alive connection the server closed while idle is detected before use; a request on a
+  reused connection that gets no answer at all is sent once more on a fresh one.
+
+Proxies are not handled here: the fetcher uses httpx's guarded pools whenever a proxy is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from archiver.net.guard import AddressGuard
+
+READ_CHUNK = 256 * 1024  # bytes asked of the socket buffer per read; bodies stream in pieces this size
+HEAD_LIMIT = 64 * 1024  # longest response head (status line + headers) accepted
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+Origin = tuple[str, str, int]
+
+
+class _Peer:
+    """What `response.extensions["network_stream"]` offers: the address the socket connected to."""
+
+    __slots__ = ("address", "port")
+
+    def __init__(self, address: str, port: int) -> None:
+        self.address = address
+        self.port = port
+
+    def get_extra_info(self, info: str) -> Any:
+        return (self.address, self.port) if info == "server_addr" else None
+
+
+class _Connection:
+    __slots__ = ("address", "idle_since", "origin", "port", "reader", "writer")
+
+    def __init__(self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str):
+        self.origin = origin
+        self.reader = reader
+        self.writer = writer
+        self.address = address
+        self.port = origin[2]
+        self.idle_since = 0.0
+
+    def usable(self) -> bool:
+        return not (self.writer.is_closing() or self.reader.at_eof() or self.reader.exception() is not None)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _origin(url: httpx.URL) -> Origin:
+    scheme = url.scheme
+    port = url.port or (443 if scheme == "https" else 80)
+    return scheme, url.raw_host.decode("ascii"), port
+
+
+def _timeouts(request: httpx.Request) -> tuple[float | None, float | None, float | None]:
+    given = request.extensions.get("timeout") or {}
+    return given.get("connect"), given.get("read"), given.get("write")
+
+
+class _Stale(Exception):
+    """A reused connection answered nothing at all: the server had closed it while it was idle."""
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as it arrives, de-framed; hands the connection back when fully read."""
+
+    def __init__(
+        self,
+        transport: AsyncioTransport,
+        conn: _Connection,
+        request: httpx.Request,
+        *,
+        chunked: bool,
+        length: int | None,
+        keep_alive: bool,
+        read_timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._conn: _Connection | None = conn
+        self._request = request
+        self._chunked = chunked
+        self._length = length
+        self._keep_alive = keep_alive and (chunked or length is not None)
+        self._timeout = read_timeout
+        self._complete = length == 0 and not chunked
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None or self._complete:
+            return
+        if self._chunked:
+            async for chunk in self._read_chunked(conn.reader):
+                yield chunk
+        elif self._length is not None:
+            remaining = self._length
+            while remaining > 0:
+                data = await self._read(conn.reader.read(min(remaining, READ_CHUNK)))
+                if not data:
+                    raise self._incomplete()
+                remaining -= len(data)
+                yield data
+        else:
+            while data := await self._read(conn.reader.read(READ_CHUNK)):
+                yield data
+        self._complete = True
+
+    async def _read_chunked(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+        while True:
+            line = await self._read(reader.readline())
+            if not line.endswith(b"\n"):
+                raise self._incomplete()
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise httpx.RemoteProtocolError(
+                    f"malformed chunk size line {line[:40]!r}", request=self._request
+                ) from exc
+            if size < 0:
+                raise httpx.RemoteProtocolError(f"negative chunk size {line[:40]!r}", request=self._request)
+            if size == 0:
+                break
+            while size > 0:
+                data = await self._read(reader.read(min(size, READ_CHUNK)))
+                if not data:
+                    raise self._incomplete()
+                size -= len(data)
+                yield data
+            if (await self._read(reader.readline())).strip():
+                raise httpx.RemoteProtocolError("chunk data longer than its declared size", request=self._request)
+        while (trailer := await self._read(reader.readline())).strip():  # trailers are not kept
+            if not trailer.endswith(b"\n"):
+                raise self._incomplete()
+
+    async def _read(self, pending: Any) -> bytes:
+        try:
+            async with asyncio.timeout(self._timeout):
+                data: bytes = await pending
+                return data
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(f"no data for {self._timeout} s", request=self._request) from exc
+        except (ConnectionError, OSError) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+        except ValueError as exc:  # a line over the stream limit
+            raise httpx.RemoteProtocolError(f"response line too long: {exc}", request=self._request) from exc
+
+    def _incomplete(self) -> httpx.RemoteProtocolError:
+        return httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body", request=self._request
+        )
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._complete and self._keep_alive:
+            self._transport.release(conn)
+        else:
+            self._transport.discard(conn)
+
+
+class AsyncioTransport(httpx.AsyncBaseTransport):
+    """Guarded HTTP/1.1 connections on asyncio streams, kept alive per origin.
+
+    `check=False` resolves without judging (private networks allowed). `max_idle` bounds the
+    idle connections kept per origin; an idle connection older than `keepalive_expiry` is closed.
+    """
+
+    def __init__(
+        self,
+        guard: AddressGuard,
+        *,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
+        check: bool = True,
+        max_idle: int = 8,
+        keepalive_expiry: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.guard = guard
+        self.check = check and guard.enabled
+        self._ssl = ssl_context
+        self._max_idle = max(1, max_idle)
+        self._expiry = keepalive_expiry
+        self._clock = clock
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self._last_sweep = clock()
+        self.connections_opened = 0
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _tls(self) -> ssl.SSLContext:
+        if not isinstance(self._ssl, ssl.SSLContext):
+            self._ssl = self._ssl()  # built on first https use: loading the CA store takes milliseconds
+        return self._ssl
+
+    async def _connect(self, origin: Origin, request: httpx.Request, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await self.guard.resolve(host, port, check=self.check)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"resolving {host!r} took longer than {timeout} s", request=request) from exc
+        tls = self._tls() if scheme == "https" else None
+        last: httpx.TransportError | None = None
+        for address in addresses:
+            try:
+                async with asyncio.timeout(timeout):
+                    reader, writer = await asyncio.open_connection(
+                        address, port, ssl=tls, server_hostname=host if tls is not None else None, limit=HEAD_LIMIT
+                    )
+            except TimeoutError as exc:
+                last = httpx.ConnectTimeout(f"connecting to {address} port {port} timed out", request=request)
+                last.__cause__ = exc
+            except ssl.SSLError as exc:
+                # A certificate problem is the site's, not the address's: no other address is tried.
+                raise httpx.ConnectError(f"TLS handshake with {host} failed: {exc}", request=request) from exc
+            except OSError as exc:
+                last = httpx.ConnectError(str(exc) or type(exc).__name__, request=request)
+                last.__cause__ = exc
+            else:
+                conn = _Connection(origin, reader, writer, address)
+                self._open.add(conn)
+                self.connections_opened += 1
+                return conn
+        assert last is not None  # resolve() never returns an empty list
+        raise last
+
+    def _reuse(self, origin: Origin, now: float) -> _Connection | None:
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()
+            if conn.usable() and now - conn.idle_since < self._expiry:
+                return conn
+            self.discard(conn)
+        return None
+
+    def release(self, conn: _Connection) -> None:
+        """Keep a connection whose response was read to the end for the next request."""
+        idle = self._idle.setdefault(conn.origin, [])
+        if len(idle) >= self._max_idle or not conn.usable():
+            self.discard(conn)
+            return
+        conn.idle_since = self._clock()
+        idle.append(conn)
+
+    def discard(self, conn: _Connection) -> None:
+        self._open.discard(conn)
+        conn.close()
+
+    def _sweep(self, now: float) -> None:
+        self._last_sweep = now
+        for origin in list(self._idle):
+            keep = [c for c in self._idle[origin] if c.usable() and now - c.idle_since < self._expiry]
+            for conn in self._idle[origin]:
+                if conn not in keep:
+                    self.discard(conn)
+            if keep:
+                self._idle[origin] = keep
+            else:
+                del self._idle[origin]
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"the {request.url.scheme!r} scheme is not fetched", request=request)
+        origin = _origin(request.url)
+        connect_timeout, read_timeout, _write_timeout = _timeouts(request)
+        message = _serialise(request, await request.aread())
+        now = self._clock()
+        if now - self._last_sweep > self._expiry:
+            self._sweep(now)
+        conn = self._reuse(origin, now)
+        if conn is not None:
+            try:
+                return await self._exchange(conn, request, message, read_timeout, reused=True)
+            except _Stale:
+                pass  # the server closed it while idle; the request never arrived, so send it again
+        conn = await self._connect(origin, request, connect_timeout)
+        return await self._exchange(conn, request, message, read_timeout, reused=False)
+
+    async def _exchange(
+        self, conn: _Connection, request: httpx.Request, message: bytes, read_timeout: float | None, *, reused: bool
+    ) -> httpx.Response:
+        try:
+            conn.writer.write(message)
+            if conn.writer.transport.get_write_buffer_size() > READ_CHUNK:
+                try:
+                    await conn.writer.drain()
+                except OSError as exc:
+                    raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
+            status, reason, version, headers = await self._read_head(conn, request, read_timeout, reused)
+            chunked, length, keep_alive = _framing(request, status, version, headers)
+        except BaseException:
+            self.discard(conn)
+            raise
+        body = _Body(
+            self,
+            conn,
+            request,
+            chunked=chunked,
+            length=length,
+            keep_alive=keep_alive,
+            read_timeout=read_timeout,
+        )
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=body,
+            extensions={
+                "http_version": version,
+                "reason_phrase": reason,
+                "network_stream": _Peer(conn.address, conn.port),
+            },
+        )
+
+    async def _read_head(
+        self, conn: _Connection, request: httpx.Request, timeout: float | None, reused: bool
+    ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+        reader = conn.reader
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        if reused:
+                            raise _Stale
+                        raise httpx.RemoteProtocolError(
+                            "server disconnected without sending a response", request=request
+                        )
+                    status, reason, version = _status_line(line, request)
+                    headers = await _header_lines(reader, request)
+                    if 100 <= status < 200 and status != 101:
+                        continue  # informational (100 Continue, 103 Early Hints): the answer follows
+                    return status, reason, version, headers
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(f"no response head within {timeout} s", request=request) from exc
+        except (ConnectionError, OSError) as exc:
+            if reused:
+                raise _Stale from exc
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+        except ValueError as exc:  # asyncio.LimitOverrunError surfaces as ValueError from readline
+            raise httpx.RemoteProtocolError(f"response head too long: {exc}", request=request) from exc
+
+    async def aclose(self) -> None:
+        conns, self._open, self._idle = list(self._open), set(), {}
+        for conn in conns:
+            conn.close()
+        for conn in conns:
+            with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await conn.writer.wait_closed()
+
+
+def _serialise(request: httpx.Request, content: bytes) -> bytes:
+    url = request.url
+    target = url.raw_path or b"/"
+    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
+    chunked = False
+    for name, value in request.headers.raw:
+        if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+            chunked = True
+        lines.append(name + b": " + value)
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    if chunked:  # httpx announced a streamed body; it has been read whole, so send it as one chunk
+        return head + (b"%x\r\n%s\r\n0\r\n\r\n" % (len(content), content) if content else b"0\r\n\r\n")
+    return head + content
+
+
+def _status_line(line: bytes, request: httpx.Request) -> tuple[int, bytes, bytes]:
+    version, _, rest = line.rstrip(b"\r\n").partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}", request=request)
+    return int(code), reason.strip(), version
+
+
+async def _header_lines(reader: asyncio.StreamReader, request: httpx.Request) -> list[tuple[bytes, bytes]]:
+    headers: list[tuple[bytes, bytes]] = []
+    size = 0
+    while True:
+        line = await reader.readline()
+        size += len(line)
+        if size > HEAD_LIMIT:
+            raise httpx.RemoteProtocolError(f"response head longer than {HEAD_LIMIT} bytes", request=request)
+        if not line.endswith(b"\n"):
+            raise httpx.RemoteProtocolError("server disconnected in the middle of the headers", request=request)
+        line = line.rstrip(b"\r\n")
+        if not line:
+            return headers
+        if line[:1] in (b" ", b"\t") and headers:  # obsolete line folding: part of the previous value
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip())
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip() or b" " in name:
+            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}", request=request)
+        headers.append((name, value.strip(b" \t")))
+
+
+def _framing(
+    request: httpx.Request, status: int, version: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[bool, int | None, bool]:
+    """(chunked, content length or None for read-until-close, keep-alive) per RFC 9112 §6.3."""
+    transfer: bytes | None = None
+    lengths: set[bytes] = set()
+    connection = b""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"transfer-encoding":
+            transfer = value.lower() if transfer is None else transfer + b"," + value.lower()
+        elif lower == b"content-length":
+            lengths.update(v.strip() for v in value.split(b","))
+        elif lower == b"connection":
+            connection += b"," + value.lower()
+    tokens = {t.strip() for t in connection.split(b",")}
+    keep_alive = version == b"HTTP/1.1" and b"close" not in tokens or b"keep-alive" in tokens
+    if request.method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
+        return False, 0, keep_alive
+    if transfer is not None:
+        if transfer.rsplit(b",", 1)[-1].strip() == b"chunked":
+            return True, None, keep_alive
+        return False, None, False  # another coding last: the body ends when the connection does
+    if lengths:
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise httpx.RemoteProtocolError(f"invalid Content-Length {sorted(lengths)!r}", request=request)
+        return False, int(next(iter(lengths))), keep_alive
+    return False, None, False

@@ -1,0 +1,224 @@
+"""Checking one watched source on one night: capture, judge, advance its link state, compare, decide.
+
+Per source, in this order: capture the live URL (an unchanged payload becomes a revisit record,
+so storage stays flat); judge it (liveverdict); advance its link state (linkstate: one bad night
+is `failing`, a warning; `gone` only after repeated failures on separate days); compare it with
+its archived copy (keptcopy: retrieved once, then read from the index), with our first good
+capture (the baseline) and with the previous one; judge the whole (policy, with a
+failing-but-not-gone link capped at warn); and say whether anything is news, or whether the
+source is quiet (same verdicts as its previous result, no event), which the run's report folds.
+
+Why it is built this way:
+
+- Unchanged pages cost almost nothing: a comparison whose sides have the same payload digest is
+  `identical` without reading either text, last night's archive comparison is reused when the
+  live payload has not changed, and the soft-404 probe is only fetched for a page that changed.
+- An unchanged page's reasons are worded the same every night ("Unchanged since the previous
+  capture.", no date), so its stored result document is the same as last night's and the index
+  keeps one copy (sourceresult.py, watchlist.py).
+- One `SourceChecker` serves all of a run's workers: its state is per call, except the kept
+  copies' lock, which makes two sources that cite one archive link retrieve it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from datetime import UTC
+
+from archiver.archives.protocol import Archives
+from archiver.config import Config, PolicyConfig
+from archiver.jsonform import comparison_from_dict
+from archiver.judge.drift import TextSide, compare
+from archiver.judge.live import judge_live, probe_url
+from archiver.judge.policy import judge
+from archiver.models import ArchiveVerdict, Capture, CheckResult, Comparison, DriftVerdict, LiveVerdict
+from archiver.nightly.archived_copy import KeptCopies, whole_page
+from archiver.nightly.linkstate import LinkCondition, LinkEvent, LinkState, Observation, advance, observation_of
+from archiver.nightly.notify import NewsEvent, NewsItem
+from archiver.nightly.source_result import SourceResult, is_quiet
+from archiver.nightly.watchlist import WatchEntry, WatchList, citation_of
+from archiver.pipeline.capture import CaptureEngine
+from archiver.pipeline.compare import text_of_capture
+from archiver.report import DRIFTED
+
+_EVENT_NEWS = {
+    LinkEvent.NEWLY_FAILING: NewsEvent.NEWLY_FAILING,
+    LinkEvent.GONE: NewsEvent.GONE,
+    LinkEvent.RECOVERED: NewsEvent.RECOVERED,
+}
+
+
+def capped_policy(policy: PolicyConfig, state: LinkState) -> PolicyConfig:
+    """While a link is `failing` (not yet `gone`), its live failure is a warning, not a failure."""
+    if state.condition is not LinkCondition.FAILING:
+        return policy
+
+    def cap(level: str) -> str:
+        return "warn" if level == "fail" else level
+
+    live = {
+        verdict: cap(level) if observation_of(LiveVerdict(verdict)) is Observation.FAILURE else level
+        for verdict, level in policy.live.items()
+    }
+    return dataclasses.replace(policy, live=live, gone_with_archive=cap(policy.gone_with_archive))
+
+
+def state_reasons(state: LinkState, event: LinkEvent | None, cfg: Config) -> list[str]:
+    """The link state in words, for the report's reasons."""
+    since = "" if state.since is None else f" since {state.since.astimezone(UTC):%Y-%m-%d}"
+    rule = (
+        f"declared gone after {cfg.watch.dead_after_failures} failed days "
+        f"spanning at least {cfg.watch.dead_after_days:g} days"
+    )
+    failures = f"{state.consecutive_failures} failed checks on {state.failure_days} days"
+    if event is LinkEvent.GONE:
+        return [f"Link state: gone{since}: {failures}, the first on {state.first_failure_at:%Y-%m-%d}."]
+    if event is LinkEvent.NEWLY_FAILING:
+        return [f"Link state: newly failing{since}; a warning until it is {rule}."]
+    if event is LinkEvent.RECOVERED:
+        return [f"Link state: recovered{since}: the link answers again after failing."]
+    if state.condition is LinkCondition.FAILING:
+        return [f"Link state: failing{since} ({failures}); {rule}."]
+    return [f"Link state: {state.condition.value}{since}."]
+
+
+def comparison_line(what: str, other: Capture, comparison: Comparison) -> str:
+    similarity = "" if comparison.similarity is None else f", similarity {comparison.similarity:.2f}"
+    return f"Since {what} ({other.fetched_at.astimezone(UTC):%Y-%m-%d}): {comparison.verdict.value}{similarity}."
+
+
+class SourceChecker:
+    """Checks one watched source at a time; shared by the run's workers (state is per call)."""
+
+    def __init__(
+        self, config: Config, engine: CaptureEngine, archives: Archives, watch: WatchList, rng: random.Random
+    ) -> None:
+        assert engine.index is not None, "the capture engine must be open"
+        self.config = config
+        self.engine = engine
+        self.copies = KeptCopies(engine.index, archives)
+        self.watch = watch
+        self.rng = rng
+
+    async def check(self, entry: WatchEntry, run_id: str) -> tuple[SourceResult, LinkState, str | None]:
+        """The source judged tonight, its new link state, and the id of its baseline capture."""
+        index = self.engine.index
+        assert index is not None
+        history = await asyncio.to_thread(index.history, entry.url)
+        before = self.watch.previous_verdicts(entry.key, run_id)
+        good = [c for c in history if whole_page(c)]
+        previous = good[0] if good else None
+        baseline = self._baseline(entry, good)
+        live = await self.engine.capture_detailed(entry.url, with_main_text=True)
+        capture, fp = live.capture, live.fingerprint
+        probe = None
+        if self._wants_probe(entry, capture, previous):
+            probed = await self.engine.capture_detailed(probe_url(entry.url, self.rng))
+            probe = (probed.capture, probed.fingerprint)
+        judgement = judge_live(capture, fp, probe, live.headers)
+        at = capture.fetched_at
+        if entry.state.last_checked_at is not None and at < entry.state.last_checked_at:
+            at = entry.state.last_checked_at  # a clock stepped back must not break the state machine
+        state, event = advance(entry.state, judgement.verdict, at, self.config.watch)
+        memento = await self.copies.best(entry.archives, entry.url)
+        archive_verdict = memento.verdict if memento is not None else ArchiveVerdict.NONE
+
+        live_side = None
+        if observation_of(judgement.verdict) is Observation.SUCCESS and whole_page(capture) and fp is not None:
+            live_side = TextSide.of(fp, capture.payload_sha256)
+        vs_baseline = vs_previous = vs_archive = None
+        archive_key = None
+        if live_side is not None:
+            if baseline is not None and baseline.id != capture.id:
+                vs_baseline = await self._compare(baseline, live_side)
+            if previous is not None:
+                vs_previous = vs_baseline if baseline is previous else await self._compare(previous, live_side)
+            if memento is not None and whole_page(memento.capture):
+                assert memento.capture is not None
+                archive_key = f"{memento.ref.uri}#{memento.capture.id}"
+                vs_archive = self._reused(entry, run_id, previous, capture, archive_key)
+                if vs_archive is None:
+                    vs_archive = await self._compare(memento.capture, live_side)
+        drift = vs_archive or vs_baseline
+        if drift is None:
+            why = "the live page did not answer with a page" if live_side is None else "no earlier copy to compare"
+            drift = Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
+        judged = judge(
+            capped_policy(self.config.policy, state),
+            judgement.verdict,
+            judgement.reason,
+            archive_verdict,
+            memento,
+            drift,
+        )
+        reasons = [*judged.reasons, *state_reasons(state, event, self.config)]
+        if vs_archive is None and vs_baseline is not None and baseline is not None:
+            reasons.append(comparison_line("our first capture", baseline, vs_baseline))
+        if vs_previous is not None and previous is not None:
+            # Undated when unchanged: the same words every night let the result share last night's.
+            unchanged = vs_previous.verdict is DriftVerdict.IDENTICAL
+            line = "Unchanged since the previous capture." if unchanged else None
+            reasons.append(line or comparison_line("the previous capture", previous, vs_previous))
+        news = []
+        if event is not None:
+            news.append(NewsItem(entry.url, _EVENT_NEWS[event], judgement.reason, entry.label))
+        if vs_previous is not None and previous is not None and vs_previous.verdict in DRIFTED:
+            detail = comparison_line("the previous capture", previous, vs_previous)
+            news.append(NewsItem(entry.url, NewsEvent.NEW_DRIFT, detail, entry.label))
+        result = CheckResult(
+            citation=citation_of(entry),
+            live_verdict=judgement.verdict,
+            live_capture=capture,
+            archive=memento,
+            archive_verdict=archive_verdict,
+            drift=drift,
+            overall=judged.overall,
+            reasons=tuple(reasons),
+        )
+        outcome = SourceResult(
+            entry.key, result, state.condition, event, at, vs_baseline, vs_previous, archive_key, tuple(news)
+        )
+        quiet = is_quiet(outcome.verdicts, before, event, outcome.news)
+        outcome = dataclasses.replace(outcome, quiet=quiet, since=state.since)
+        new_baseline = baseline.id if baseline is not None else (capture.id if live_side is not None else None)
+        return outcome, state, new_baseline
+
+    @staticmethod
+    def _baseline(entry: WatchEntry, good: list[Capture]) -> Capture | None:
+        """Our first good capture: the one recorded as baseline, else the oldest one there is."""
+        if entry.baseline_id is not None:
+            for capture in good:
+                if capture.id == entry.baseline_id:
+                    return capture
+        return good[-1] if good else None
+
+    def _wants_probe(self, entry: WatchEntry, capture: Capture, previous: Capture | None) -> bool:
+        if not self.config.live.soft_404_probe or capture.status is None or not 200 <= capture.status < 300:
+            return False
+        unchanged = previous is not None and previous.payload_sha256 == capture.payload_sha256
+        # The same bytes that were a real page last night are a real page tonight: no probe needed.
+        return not (unchanged and entry.state.last_verdict in (LiveVerdict.OK, LiveVerdict.REDIRECTED))
+
+    def _reused(
+        self, entry: WatchEntry, run_id: str, previous: Capture | None, capture: Capture, archive_key: str
+    ) -> Comparison | None:
+        """Last night's comparison with the archive, if neither side has changed since."""
+        if previous is None or previous.payload_sha256 != capture.payload_sha256:
+            return None
+        last = self.watch.last_result(entry.key, run_id)
+        if last is None or last[0] != previous.id or last[1].get("archive_key") != archive_key:
+            return None
+        return comparison_from_dict(last[1].get("drift"))
+
+    async def _compare(self, stored: Capture, live: TextSide) -> Comparison:
+        if stored.payload_sha256 == live.payload_sha256:  # identical: no text needs reading
+            same = TextSide(stored.payload_sha256, stored.text_sha256, stored.title, None, None)
+            return compare(same, live, self.config.drift)
+        side, why = await asyncio.to_thread(
+            text_of_capture, self.config.archive_dir, stored, self.config.fetch.max_decoded_bytes
+        )
+        if side is None:
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
+        return await asyncio.to_thread(compare, side, live, self.config.drift)

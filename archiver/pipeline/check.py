@@ -1,0 +1,332 @@
+"""Use case `check`: verify every citation of one or more documents before publication.
+
+The steps, and why in this order:
+
+1. extract the links of every document (pure, per format);
+2. resolve the Perma / URI-M archive links (cheap, key-free where possible) so that pairing knows
+   which URL each one captured — pairing by content beats pairing by position;
+3. pair archive links with cited URLs;
+4. fetch each distinct live URL once (and a random sibling URL, the soft-404 probe) and each
+   distinct archive reference once, concurrently within the politeness limits of the Fetcher;
+5. judge each citation: live verdict, archive verdict (`mismatch` when the archive captured another
+   URL), drift between the archived text and the live text, whether the archived title appears in
+   the citing document, then the `[policy]` table turns it all into pass / warn / fail.
+
+Every capture goes into the archive as usual, so `archiver history URL` shows them later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from archiver.archives.protocol import Archives
+from archiver.clock import Clock, utc_now
+from archiver.config import Config
+from archiver.errors import UsageError
+from archiver.extract import ArchiveHosts, Link, document_text, extract_links
+from archiver.extract.pairing import candidate_refs, pair
+from archiver.judge.drift import TextSide, compare, quote_key
+from archiver.judge.live import judge_live, probe_url
+from archiver.judge.policy import judge
+from archiver.models import (
+    ArchiveRef,
+    ArchiveVerdict,
+    CheckResult,
+    Citation,
+    Comparison,
+    DriftVerdict,
+    LiveVerdict,
+    Memento,
+    Report,
+)
+from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
+from archiver.pipeline.compare import text_of_capture
+from archiver.pipeline.mirror import open_archives, with_verdict_for
+
+# Best first: when a citation has several archive links, the report leads with the most useful.
+_ARCHIVE_RANK = [
+    ArchiveVerdict.OK,
+    ArchiveVerdict.METADATA_ONLY,
+    ArchiveVerdict.PENDING,
+    ArchiveVerdict.UNAVAILABLE,
+    ArchiveVerdict.FAILED,
+    ArchiveVerdict.NOT_FOUND,
+    ArchiveVerdict.MISMATCH,
+    ArchiveVerdict.NONE,
+]
+_TITLE_PARTS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document to check: the name it was given by ("-" for stdin) and its bytes."""
+
+    path: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    live: bool = True
+    archive: bool = True
+
+
+@dataclass(frozen=True)
+class _Live:
+    result: CaptureResult
+    verdict: LiveVerdict
+    reason: str
+
+
+def read_documents(paths: Sequence[str | Path]) -> list[Document]:
+    """The documents named by `paths` ("-": standard input), read whole; UsageError names one that cannot be read."""
+    documents = []
+    for given in paths:
+        name = str(given)
+        if name == "-":
+            documents.append(Document("-", sys.stdin.buffer.read()))
+            continue
+        try:
+            documents.append(Document(name, Path(name).read_bytes()))
+        except OSError as exc:
+            raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
+    return documents
+
+
+def title_in_text(title: str | None, text_key: str) -> bool | None:
+    """Does a page title (or its longest part, without the site name) appear in the document?"""
+    if not title:
+        return None
+    parts = [p for p in _TITLE_PARTS.split(title) if p.strip()] or [title]
+    headline = quote_key(max(parts, key=len))
+    if len(headline) < 4:
+        return None
+    return headline in text_key
+
+
+class Checker:
+    """Checks documents with one capture engine and one set of archives (both open)."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: CaptureEngine,
+        archives: Archives,
+        *,
+        rng: random.Random | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.archives = archives
+        self._rng = rng or random.Random()
+        self._progress = progress
+        self._live: dict[str, asyncio.Task[_Live]] = {}
+        self._probes: dict[str, asyncio.Task[CaptureResult]] = {}
+        self._main_text = True
+        self._resolved: dict[str, asyncio.Task[Memento]] = {}
+        self._retrieved: dict[str, asyncio.Task[Memento]] = {}
+        self._archive_text: dict[str, tuple[TextSide | None, str | None]] = {}
+
+    def _tick(self, what: str) -> None:
+        if self._progress is not None:
+            self._progress(what)
+
+    # -- fetching, each distinct thing once ---------------------------------------------------
+
+    def live(self, url: str) -> asyncio.Task[_Live]:
+        if url not in self._live:
+            self._live[url] = asyncio.ensure_future(self._fetch_live(url))
+        return self._live[url]
+
+    def _probe(self, final_url: str) -> asyncio.Task[CaptureResult]:
+        """One made-up URL per directory: its answer speaks for every page in that directory."""
+        made_up = probe_url(final_url, self._rng)
+        base, leaf = made_up.rsplit("/", 1)
+        key = base + "/*" + (leaf[leaf.rfind(".") :] if "." in leaf else "")
+        if key not in self._probes:
+            self._probes[key] = asyncio.ensure_future(self.engine.capture_detailed(made_up))
+        return self._probes[key]
+
+    async def _fetch_live(self, url: str) -> _Live:
+        result = await self.engine.capture_detailed(url, with_main_text=self._main_text)
+        capture = result.capture
+        probe = None
+        if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
+            probe_result = await self._probe(capture.final_url)
+            probe = (probe_result.capture, probe_result.fingerprint)
+        verdict, reason = judge_live(capture, result.fingerprint, probe, result.headers)
+        self._tick(url)
+        return _Live(result, verdict, reason)
+
+    def resolve(self, ref: ArchiveRef) -> asyncio.Task[Memento]:
+        if ref.uri not in self._resolved:
+            self._resolved[ref.uri] = asyncio.ensure_future(self.archives.resolve(ref))
+        return self._resolved[ref.uri]
+
+    def retrieve(self, ref: ArchiveRef) -> asyncio.Task[Memento]:
+        if ref.uri not in self._retrieved:
+            self._retrieved[ref.uri] = asyncio.ensure_future(self._retrieve(ref))
+        return self._retrieved[ref.uri]
+
+    async def _retrieve(self, ref: ArchiveRef) -> Memento:
+        memento = await self.resolve(ref)
+        if memento.verdict is ArchiveVerdict.OK:
+            memento = await self.archives.retrieve(memento)
+        index = self.engine.index
+        assert index is not None
+        index.add_memento(memento)
+        self._tick(ref.uri)
+        return memento
+
+    def _archive_side(self, memento: Memento) -> tuple[TextSide | None, str | None]:
+        """The archived copy's text, read back from where it is stored (our WARC or a mirror file)."""
+        capture = memento.capture
+        if capture is None:
+            return None, memento.reason
+        if capture.id not in self._archive_text:
+            self._archive_text[capture.id] = text_of_capture(
+                self.config.archive_dir, capture, self.config.fetch.max_decoded_bytes
+            )
+        return self._archive_text[capture.id]
+
+    # -- the check -------------------------------------------------------------------------------
+
+    async def check(self, documents: Sequence[Document], options: CheckOptions) -> list[CheckResult]:
+        hosts = ArchiveHosts.from_config(self.config)
+        # Main text feeds drift only, which needs the archive side; it is the costliest extraction.
+        self._main_text = options.archive
+        per_document: list[tuple[Document, list[Link]]] = [
+            (doc, extract_links(doc.data, doc.path, hosts=hosts)) for doc in documents
+        ]
+        originals: dict[str, str | None] = {}
+        if options.archive:
+            refs = candidate_refs([link for _, links in per_document for link in links])
+            resolved = await asyncio.gather(*(self.resolve(ref) for ref in refs))
+            originals = {ref.uri: memento.original_url for ref, memento in zip(refs, resolved, strict=True)}
+        work: list[tuple[Document, Citation]] = []
+        for doc, links in per_document:
+            work.extend((doc, citation) for citation in pair(links, originals))
+        if options.live:
+            for _, citation in work:
+                self.live(citation.url)
+        if options.archive:
+            for _, citation in work:
+                for ref in citation.archives:
+                    self.retrieve(ref)
+        texts = {doc.path: quote_key(document_text(doc.data, doc.path)) for doc, _ in per_document}
+        return list(await asyncio.gather(*(self._judge(c, texts[d.path], options) for d, c in work)))
+
+    async def _judge(self, citation: Citation, doc_key: str, options: CheckOptions) -> CheckResult:
+        live = await self.live(citation.url) if options.live else None
+        memento: Memento | None = None
+        archive_verdict = ArchiveVerdict.NONE
+        others: list[str] = []
+        if options.archive and citation.archives:
+            mementos = [with_verdict_for(await self.retrieve(ref), citation.url) for ref in citation.archives]
+            mementos.sort(key=lambda m: _ARCHIVE_RANK.index(m.verdict))
+            memento, rest = mementos[0], mementos[1:]
+            archive_verdict = memento.verdict
+            others = [f"Also cited as an archive: {m.ref.uri} ({m.verdict.value})." for m in rest]
+
+        drift = self._drift(live, memento, citation)
+        archive_side = self._archive_side(memento)[0] if memento is not None else None
+        archived_title = (memento.title if memento is not None else None) or (
+            archive_side.title if archive_side else None
+        )
+        if memento is not None and archived_title and not memento.title:
+            memento = dataclasses.replace(memento, title=archived_title)
+        in_document = title_in_text(archived_title, doc_key) if archive_verdict is ArchiveVerdict.OK else None
+        judgement = judge(
+            self.config.policy,
+            live.verdict if live is not None else None,
+            live.reason if live is not None else "",
+            archive_verdict,
+            memento,
+            drift,
+            title_in_document=in_document,
+            archive_checked=options.archive,
+        )
+        reasons = list(judgement.reasons) + others
+        if citation.note:
+            reasons.append(citation.note[0].upper() + citation.note[1:].rstrip(".") + ".")
+        return CheckResult(
+            citation=citation,
+            live_verdict=live.verdict if live is not None else None,
+            live_capture=live.result.capture if live is not None else None,
+            archive=memento,
+            archive_verdict=archive_verdict,
+            drift=drift,
+            overall=judgement.overall,
+            reasons=tuple(reasons),
+        )
+
+    def _drift(self, live: _Live | None, memento: Memento | None, citation: Citation) -> Comparison:
+        if live is None or memento is None:
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
+        if memento.capture is None:
+            missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
+        if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the live page is {live.verdict.value}")
+        archived, why = self._archive_side(memento)
+        live_fp = live.result.fingerprint
+        if archived is None or live_fp is None:
+            reason = why or "the live page has no text"
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
+        current = TextSide.of(live_fp, live.result.capture.payload_sha256)
+        return compare(archived, current, self.config.drift, expected_quote=citation.expected_quote)
+
+
+async def check_documents(
+    documents: Sequence[Document],
+    config: Config,
+    options: CheckOptions = CheckOptions(),
+    *,
+    clock: Clock = utc_now,
+    new_id: IdFactory = new_capture_id,
+    rng: random.Random | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Check every citation of `documents`; the report carries one result per citation."""
+    started = clock()
+    async with CaptureEngine(config, clock=clock, new_id=new_id) as engine, open_archives(config, engine) as archives:
+        checker = Checker(config, engine, archives, rng=rng, progress=progress)
+        results = await checker.check(documents, options)
+    finished: datetime = clock()
+    names = ", ".join(doc.path for doc in documents)
+    notes = []
+    if not options.live:
+        notes.append("Live pages were not checked (--no-live).")
+    if not options.archive:
+        notes.append("Archived copies were not checked (--no-archive).")
+    return Report(
+        tool="archiver check",
+        started_at=started,
+        finished_at=finished,
+        results=tuple(results),
+        title=f"citation check of {names}",
+        notes=tuple(notes),
+    )
+
+
+def count_work(documents: Sequence[Document], config: Config) -> int:
+    """How many distinct URLs and archive links the documents cite (for a progress bar's total)."""
+    hosts = ArchiveHosts.from_config(config)
+    seen: set[str] = set()
+    for doc in documents:
+        for link in extract_links(doc.data, doc.path, hosts=hosts):
+            seen.add(link.url)
+            if link.version_archive is not None:
+                seen.add(link.version_archive.uri)
+    return len(seen)

@@ -1,0 +1,404 @@
+"""Use case `compare`: what are A and B, get the text of each, and judge the drift between them.
+
+A side is given the way a user has it to hand, and `parse_source` decides which of three it is:
+
+- a URL (`http(s)://...` on any host but a configured archive): fetched now through the capture
+  engine, so the live copy is stored like any capture, and fingerprinted with its main text;
+- a capture id, a unique prefix of one, or `capture:<id>`: one of our captures, read back;
+- an archive reference (a Perma link or GUID, a Wayback URL, `memento:<URI-M>`): resolved and
+  retrieved through the archive modules (`mirror.open_archives`), recorded in the index like a
+  `mirror`, and its content read back.
+
+"Read back" means from the stored record, never from what a fetch still holds in memory: the
+text compared is then the text of the evidence kept. The record may live in one of our WARCs
+(`warcs/`, revisits followed to their original) or in an archive file downloaded as received
+(`mirrors/perma/GUID.wacz` at an absolute offset when the WACZ member is stored, or
+`...wacz#member` when it is compressed; `GUID.warc.gz`). warcio reads the record (it is the
+project's WARC reader; `warcread` does the same for our WARCs only, and its `open_payload` yields a
+stream without the HTTP headers we need for Content-Encoding). The payload is spooled into a `Body`
+and its sha256 checked against the index: a difference is reported with the comparison.
+
+A bare hex token is tried as a capture id first, since that lookup is local; a token that is no
+capture but looks like a Perma GUID is then taken for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
+
+from archiver.config import Config
+from archiver.content.fingerprint import fingerprint
+from archiver.errors import ArchiverError, CorruptWarcError, StoreError, UnknownCaptureError, UsageError
+from archiver.jsonform import capture_to_dict, compared_to_dict, iso, memento_to_dict
+from archiver.judge.drift import TextSide
+from archiver.judge.drift import compare as compare_texts
+from archiver.models import (
+    ArchiveKind,
+    ArchiveRef,
+    ArchiveVerdict,
+    Capture,
+    Comparison,
+    DriftVerdict,
+    Memento,
+    WarcLocation,
+)
+from archiver.net.exchange import Body
+from archiver.pipeline.capture import CaptureEngine
+from archiver.pipeline.mirror import mirror_refs, open_archives
+from archiver.refs import looks_like_guid, parse_archive_ref
+from archiver.warc.read import original_location
+from archiver.warc.scan import locate, read_record_info
+
+ACCEPTED_FORMS = (
+    "a URL (http:// or https://, fetched now), a capture id or unique prefix (or capture:<id>), "
+    "a Perma.cc link or GUID (https://perma.cc/5UBL-GCVG, 5UBL-GCVG), a Wayback Machine URL "
+    "(https://web.archive.org/web/20250426010203/http://example.com/), or memento:<URI-M>"
+)
+# Verdicts `archiver compare` exits 0 on: the text still says what it said.
+ACCEPTABLE = frozenset({DriftVerdict.IDENTICAL, DriftVerdict.EQUIVALENT, DriftVerdict.MINOR})
+_CAPTURE_ID = re.compile(r"^[0-9a-f]{4,64}$")
+_CHUNK = 64 * 1024
+
+
+class SourceKind(StrEnum):
+    LIVE = "live"
+    CAPTURE = "capture"
+    ARCHIVE = "archive"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the user named as one side. For a CAPTURE, `ref` is the Perma GUID it may also be."""
+
+    text: str
+    kind: SourceKind
+    url: str | None = None
+    capture_id: str | None = None
+    ref: ArchiveRef | None = None
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side, resolved: its capture (and memento), the text compared, and what to know about it."""
+
+    source: Source
+    label: str
+    capture: Capture | None
+    memento: Memento | None
+    text: TextSide | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Compared:
+    a: Side
+    b: Side
+    comparison: Comparison
+    quote: str | None = None
+
+    @property
+    def acceptable(self) -> bool:
+        """True when B still says what A said: identical/equivalent/minor, and any quote in both."""
+        if self.comparison.verdict not in ACCEPTABLE:
+            return False
+        return self.quote is None or (self.comparison.quote_in_a is True and self.comparison.quote_in_b is True)
+
+
+def parse_source(text: str, *, perma_site_url: str, wayback_url: str) -> Source:
+    """Which kind of side `text` names; UsageError, listing the accepted forms, when none."""
+    raw = text.strip()
+    if not raw:
+        raise UsageError(f"an empty side was given; give {ACCEPTED_FORMS}")
+    if raw.startswith("capture:"):
+        capture_id = raw[len("capture:") :]
+        if not capture_id:
+            raise UsageError("'capture:' needs a capture id after it; `archiver history URL` lists them")
+        return Source(raw, SourceKind.CAPTURE, capture_id=capture_id)
+    if raw.startswith("memento:"):
+        uri = raw[len("memento:") :]
+        if not re.match(r"^https?://", uri, re.I):
+            raise UsageError(f"{raw!r}: memento: needs an http(s) URI-M after it; give {ACCEPTED_FORMS}")
+        return Source(raw, SourceKind.ARCHIVE, ref=ArchiveRef(kind=ArchiveKind.MEMENTO, raw=raw, uri=uri))
+    if "/" not in raw and "." not in raw and ":" not in raw:
+        guid = parse_archive_ref(raw, perma_site_url=perma_site_url, wayback_url=wayback_url)
+        if _CAPTURE_ID.match(raw):
+            return Source(raw, SourceKind.CAPTURE, capture_id=raw, ref=guid)
+        if guid is not None and looks_like_guid(raw):
+            return Source(raw, SourceKind.ARCHIVE, ref=guid)
+        raise UsageError(f"{raw!r} is neither a capture id nor a Perma GUID; give {ACCEPTED_FORMS}")
+    ref = parse_archive_ref(raw, perma_site_url=perma_site_url, wayback_url=wayback_url, bare_guid=False)
+    if ref is not None and ref.kind in (ArchiveKind.PERMA, ArchiveKind.WAYBACK):
+        return Source(raw, SourceKind.ARCHIVE, ref=ref)
+    if re.match(r"^https?://", raw, re.I):
+        return Source(raw, SourceKind.LIVE, url=raw)
+    raise UsageError(f"{raw!r} is not something to compare; give {ACCEPTED_FORMS}")
+
+
+# -- reading a stored payload back -------------------------------------------------------------
+
+
+@contextmanager
+def _record(stream: IO[bytes]) -> Iterator[Any]:
+    try:
+        yield next(iter(ArchiveIterator(stream, check_digests=False)))
+    except (StopIteration, ArchiveLoadFailed, ValueError) as exc:
+        raise CorruptWarcError("", 0, f"no readable record ({exc})") from exc
+
+
+@contextmanager
+def _record_at(root: Path, loc: WarcLocation) -> Iterator[Any]:
+    """The warcio record at `loc`: a plain WARC, a WACZ at an absolute offset, or `file#member`."""
+    file, _, member = loc.file.partition("#")
+    path = locate(root, file)
+    try:
+        with path.open("rb") as handle:
+            if member:
+                with zipfile.ZipFile(handle) as archive, archive.open(member) as stream:
+                    stream.seek(loc.offset)  # a compressed member seeks by reading forward
+                    with _record(stream) as record:
+                        yield record
+            else:
+                handle.seek(loc.offset)
+                with _record(handle) as record:
+                    yield record
+    except CorruptWarcError as exc:
+        raise CorruptWarcError(loc.file, loc.offset, exc.reason) from exc
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
+        raise StoreError(f"cannot read {loc.file} at offset {loc.offset} ({exc}); run `archiver verify`") from exc
+
+
+def _warc_streams(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
+    """Every WARC stream of a mirror file: the file itself, or each WARC member of a WACZ."""
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as handle:
+            yield path.name, handle
+        return
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.endswith((".warc", ".warc.gz")):
+                with archive.open(name) as stream:
+                    yield name, stream
+
+
+def _spool(record: Any) -> tuple[Body, str | None, str | None]:
+    """The record's entity body as stored (de-chunked, still content-encoded) and its type/coding."""
+    http = record.http_headers
+    stream: IO[bytes] = record.raw_stream
+    content_type = encoding = None
+    if http is not None:
+        content_type, encoding = http.get_header("content-type"), http.get_header("content-encoding")
+        if (http.get_header("transfer-encoding") or "").lower() == "chunked":
+            stream = ChunkedDataReader(record.raw_stream, decomp_type=None)
+    else:
+        content_type = record.rec_headers.get_header("Content-Type")
+    body = Body()
+    try:
+        while chunk := stream.read(_CHUNK):
+            body.write(chunk)
+    except BaseException:
+        body.close()
+        raise
+    return body, content_type, encoding
+
+
+def _revisited_in_mirror(root: Path, file: str, record_id: str) -> tuple[Body, str | None, str | None]:
+    path = locate(root, file.partition("#")[0])
+    for _, stream in _warc_streams(path):
+        for record in ArchiveIterator(stream, check_digests=False):
+            if record.rec_headers.get_header("WARC-Record-ID") == record_id and record.rec_type == "response":
+                return _spool(record)
+    raise StoreError(f"the revisit in {file} points at record {record_id}, which is not in the file")
+
+
+def stored_payload(root: Path, loc: WarcLocation) -> tuple[Body, str | None, str | None]:
+    """The payload of the record at `loc` (revisits followed) with its Content-Type and -Encoding.
+
+    The caller closes the Body. Works for our WARCs and for archive files under `mirrors/`.
+    """
+    with _record_at(root, loc) as record:
+        if record.rec_type != "revisit":
+            return _spool(record)
+        refers_to = record.rec_headers.get_header("WARC-Refers-To")
+    if loc.file.startswith("warcs/"):
+        original = original_location(root, read_record_info(root, loc))
+        with _record_at(root, original) as record:
+            return _spool(record)
+    if not refers_to:
+        raise StoreError(f"the revisit record in {loc.file} at {loc.offset} names no original (WARC-Refers-To)")
+    return _revisited_in_mirror(root, loc.file, refers_to)
+
+
+def text_of_capture(root: Path, capture: Capture, max_decoded_bytes: int) -> tuple[TextSide | None, str | None]:
+    """The capture's text read back from its record, with main text; or None and why not."""
+    if capture.warc is None:
+        why = capture.error.message if capture.error else "nothing was stored"
+        return None, f"capture {capture.id} has no stored payload: {why}"
+    try:
+        body, content_type, encoding = stored_payload(root, capture.warc)
+    except ArchiverError as exc:
+        # A missing or corrupt file is this one side's problem, never the whole run's.
+        return None, f"capture {capture.id} could not be read back: {exc}"
+    try:
+        note = None
+        if capture.payload_sha256 is not None and body.sha256 != capture.payload_sha256:
+            note = (
+                f"the payload read back from {capture.warc.file} has sha256 {body.sha256}, not "
+                f"{capture.payload_sha256} as indexed; run `archiver verify`"
+            )
+        fp = fingerprint(
+            body,
+            content_type=content_type or capture.content_type,
+            content_encoding=encoding,
+            max_decoded_bytes=max_decoded_bytes,
+            with_main_text=True,
+        )
+        side = TextSide.of(fp, body.sha256)
+    finally:
+        body.close()
+    if fp.error:
+        note = "; ".join(n for n in (note, f"no text: {fp.error}") if n)
+    return side, note
+
+
+# -- resolving a side ------------------------------------------------------------------------------
+
+
+def _short(capture_id: str) -> str:
+    return capture_id[:12]
+
+
+def _status_note(capture: Capture) -> str | None:
+    if capture.status is not None and not 200 <= capture.status < 300:
+        return f"{capture.final_url or capture.url} answered HTTP {capture.status}: its page is what is compared"
+    return None
+
+
+async def _live(engine: CaptureEngine, source: Source) -> Side:
+    assert source.url is not None
+    result = await engine.capture_detailed(source.url, with_main_text=True)
+    capture = result.capture
+    if not capture.ok:
+        why = capture.error.message if capture.error else "no response"
+        return Side(source, f"{source.url} (fetch failed)", capture, None, None, why)
+    fp = result.fingerprint
+    text = None if fp is None else TextSide.of(fp, capture.payload_sha256)
+    label = f"{source.url} (fetched now: HTTP {capture.status}, capture {_short(capture.id)})"
+    note = _status_note(capture) or (fp.error if fp is not None and fp.error else None)
+    return Side(source, label, capture, None, text, note)
+
+
+async def _stored(engine: CaptureEngine, source: Source, capture: Capture, memento: Memento | None) -> Side:
+    if memento is None:
+        label = f"capture {_short(capture.id)} of {capture.url} ({iso(capture.fetched_at)})"
+    else:
+        label = _memento_label(memento)
+    text, note = await asyncio.to_thread(
+        text_of_capture, engine.paths.root, capture, engine.config.fetch.max_decoded_bytes
+    )
+    note = "; ".join(n for n in (_status_note(capture), note) if n) or None
+    return Side(source, label, capture, memento, text, note)
+
+
+def _memento_label(memento: Memento) -> str:
+    parts = [memento.verdict.value]
+    if memento.original_url:
+        parts.append(f"of {memento.original_url}")
+    if memento.datetime:
+        parts.append(iso(memento.datetime) or "")
+    if memento.substitute_for is not None:
+        parts.append(f"content from substitute {memento.substitute_for.uri}")
+    return f"{memento.ref.kind.value} {memento.ref.uri} ({', '.join(parts)})"
+
+
+async def _archived(engine: CaptureEngine, source: Source, ref: ArchiveRef) -> Side:
+    async with open_archives(engine.config, engine) as archives:
+        (memento,) = await mirror_refs(engine, archives, [ref])
+    # Only `ok` has content: a metadata_only memento may carry the failed fetch of its substitute.
+    if memento.capture is None or memento.verdict is not ArchiveVerdict.OK:
+        why = memento.reason or f"the archive's verdict is {memento.verdict.value}"
+        return Side(source, _memento_label(memento), memento.capture, memento, None, why)
+    side = await _stored(engine, source, memento.capture, memento)
+    problems = "; ".join(memento.problems) or None
+    return Side(side.source, side.label, side.capture, memento, side.text, _join(side.note, problems))
+
+
+def _join(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
+
+
+async def resolve_side(engine: CaptureEngine, source: Source) -> Side:
+    """Fetch, read back or retrieve one side; `engine` must be open."""
+    if source.kind is SourceKind.LIVE:
+        return await _live(engine, source)
+    if source.kind is SourceKind.ARCHIVE:
+        assert source.ref is not None
+        return await _archived(engine, source, source.ref)
+    index = engine.index
+    assert index is not None and source.capture_id is not None
+    try:
+        capture = index.get_capture(source.capture_id)
+    except UnknownCaptureError as exc:
+        if exc.matches or source.ref is None:
+            raise
+        return await _archived(engine, source, source.ref)  # no capture by that id: a Perma GUID
+    return await _stored(engine, source, capture, None)
+
+
+async def compare_sides(engine: CaptureEngine, a: Source, b: Source, *, quote: str | None = None) -> Compared:
+    """Resolve both sides (one after the other, so A is fetched before B) and compare B against A."""
+    side_a = await resolve_side(engine, a)
+    side_b = await resolve_side(engine, b)
+    comparison = compare_texts(side_a.text, side_b.text, engine.config.drift, quote)
+    missing = [
+        f"{name} has no text ({side.note or 'nothing was had'})"
+        for name, side in (("A", side_a), ("B", side_b))
+        if side.text is None
+    ]
+    if missing:
+        comparison = dataclasses.replace(comparison, reason="; ".join(missing))
+    return Compared(side_a, side_b, comparison, quote)
+
+
+def compare(config: Config, a: str, b: str, *, quote: str | None = None) -> Compared:
+    """Python API of `archiver compare A B`: parse both sides, resolve them, compare."""
+    sources = [parse_source(t, perma_site_url=config.perma.site_url, wayback_url=config.wayback.url) for t in (a, b)]
+
+    async def run() -> Compared:
+        async with CaptureEngine(config) as engine:
+            return await compare_sides(engine, sources[0], sources[1], quote=quote)
+
+    return asyncio.run(run())
+
+
+def side_to_dict(side: Side) -> dict[str, Any]:
+    return {
+        "input": side.source.text,
+        "kind": side.source.kind.value,
+        "label": side.label,
+        "note": side.note,
+        "capture": None if side.capture is None else capture_to_dict(side.capture),
+        "memento": None if side.memento is None else memento_to_dict(side.memento),
+    }
+
+
+def compared_document(compared: Compared) -> dict[str, Any]:
+    """The JSON of `archiver compare`: `compared_to_dict` plus what each side was."""
+    document = compared_to_dict(compared.comparison, compared.a.label, compared.b.label)
+    document["quote"] = compared.quote
+    document["acceptable"] = compared.acceptable
+    document["sides"] = {"a": side_to_dict(compared.a), "b": side_to_dict(compared.b)}
+    return document

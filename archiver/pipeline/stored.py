@@ -1,0 +1,155 @@
+"""Use cases over what is already archived: show, history, verify, rebuild.
+
+Each opens the archive folder named by the config, does one thing, and closes it again. Open
+`.open` files left by a crash are recovered first, so every command sees a consistent archive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from archiver import __version__
+from archiver.clock import utc_now
+from archiver.config import Config
+from archiver.content.decoding import html_text_of, plain_text_of
+from archiver.content.fingerprint import PayloadKind, payload_kind
+from archiver.errors import StoreError, UsageError
+from archiver.models import ArchivePaths, Capture, HistoryMark
+from archiver.pipeline.capture import new_capture_id
+from archiver.store.fixity import FixityReport
+from archiver.store.fixity import verify as verify_archive
+from archiver.store.index import Index, rebuild_index
+from archiver.store.recovery import RecoveryReport
+from archiver.store.warcfiles import WarcStore
+from archiver.warc.read import open_content
+
+# `show --body` prints text; past this many decoded bytes the body is cut with a note.
+SHOW_BODY_LIMIT = 16 * 1024 * 1024
+
+
+def recover_archive(paths: ArchivePaths, index: Index) -> RecoveryReport:
+    """Finalise `.open` WARC files a crash left behind and make the index agree with them."""
+    if not paths.warcs.is_dir():
+        return RecoveryReport(())
+    store = WarcStore(paths, 1 << 30, clock=utc_now, new_id=new_capture_id, software=f"archiver/{__version__}")
+    try:
+        report = store.recover()
+    finally:
+        store.close()
+    index.apply_recovery(report)
+    return report
+
+
+@contextmanager
+def open_index(config: Config) -> Iterator[Index]:
+    paths = ArchivePaths(config.archive_dir)
+    if not paths.index.exists():
+        # Most often a wrong --archive-dir or config: a usage error, not a broken archive.
+        raise UsageError(
+            f"{paths.root} holds no archive index (index.sqlite3); capture something with "
+            "'archiver fetch URL', or run 'archiver index rebuild' if the WARC files are there"
+        )
+    index = Index(paths.index)
+    try:
+        recover_archive(paths, index)
+        yield index
+    finally:
+        index.close()
+
+
+def get_capture(config: Config, wanted: str) -> Capture:
+    with open_index(config) as index:
+        return index.get_capture(wanted)
+
+
+def history(config: Config, url: str) -> tuple[list[Capture], list[HistoryMark]]:
+    """A URL's captures, newest first, each marked against the next older one."""
+    with open_index(config) as index:
+        captures = index.history(url)
+    marks = [HistoryMark.between(c, captures[i + 1] if i + 1 < len(captures) else None) for i, c in enumerate(captures)]
+    return captures, marks
+
+
+def decoded_body(config: Config, capture: Capture) -> str:
+    """The capture's body read back from its WARC record (revisits followed), decoded to text."""
+    if capture.warc is None:
+        reason = capture.error.message if capture.error else "nothing was stored"
+        raise StoreError(f"capture {capture.id} has no stored body: {reason}")
+    limit = min(config.fetch.max_decoded_bytes, SHOW_BODY_LIMIT)
+    # warcio's content stream undoes Content-Encoding block by block, so reading a bounded amount
+    # from it keeps memory bounded even for a compression bomb.
+    with open_content(config.archive_dir, capture.warc) as content:
+        data = content.read(limit + 1)
+    cut = len(data) > limit
+    data = data[:limit]
+    kind = payload_kind(capture.content_type, data[:1024])
+    if kind is PayloadKind.BINARY:
+        raise StoreError(
+            f"capture {capture.id} is {capture.content_type or 'binary'} ({len(data)} bytes), not text; "
+            "read it with 'warcio extract' at the offset shown by 'archiver show'"
+        )
+    text = (html_text_of if kind is PayloadKind.HTML else plain_text_of)(data, capture.content_type)[1]
+    if cut:
+        text += f"\n[... cut at {limit} decoded bytes]"
+    return text
+
+
+def verify(config: Config) -> FixityReport:
+    paths = ArchivePaths(config.archive_dir)
+    if not paths.warcs.exists():
+        raise StoreError(f"{paths.warcs} does not exist: there is no archive to verify at {paths.root}")
+    index = Index(paths.index) if paths.index.exists() else None
+    try:
+        if index is not None:
+            recover_archive(paths, index)
+        return verify_archive(paths, index)
+    finally:
+        if index is not None:
+            index.close()
+
+
+def rebuild(config: Config) -> int:
+    paths = ArchivePaths(config.archive_dir)
+    if not paths.warcs.exists():
+        raise StoreError(f"{paths.warcs} does not exist: there are no WARC files to rebuild the index from")
+    index = rebuild_index(paths)
+    try:
+        return index.count()
+    finally:
+        index.close()
+
+
+def render_fixity(report: FixityReport, fmt: str) -> str:
+    """The verify report as text, JSON or Markdown (HTML gets the Markdown text in a <pre>)."""
+    if fmt == "json":
+        return json.dumps(
+            {
+                "schema_version": 1,
+                "tool": "archiver",
+                "ok": report.ok,
+                "files_checked": report.files_checked,
+                "records_checked": report.records_checked,
+                "bytes_checked": report.bytes_checked,
+                "problems": [
+                    {"kind": p.kind.value, "file": p.file, "offset": p.offset, "message": p.message}
+                    for p in report.problems
+                ],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    lines = [
+        f"verified {report.records_checked} records in {report.files_checked} files "
+        f"({report.bytes_checked} bytes): " + ("no problem found" if report.ok else f"{len(report.problems)} problems")
+    ]
+    for p in report.problems:
+        where = p.file if p.offset is None else f"{p.file} at offset {p.offset}"
+        lines.append(f"- {p.kind.value}: {where}: {p.message}")
+    text = "\n".join(lines)
+    if fmt == "html":
+        import html
+
+        return f"<!doctype html><meta charset='utf-8'><title>archiver verify</title><pre>{html.escape(text)}</pre>"
+    return text

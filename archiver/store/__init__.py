@@ -1,0 +1,1 @@
+"""The archive folder: WARC files, crash recovery, the SQLite index, fixity and locks."""

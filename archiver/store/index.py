@@ -1,0 +1,339 @@
+"""The index: `archive/index.sqlite3`, a rebuildable SQLite view of what the WARCs hold.
+
+Why stdlib sqlite3 and not an ORM: the schema is a handful of tables queried by a handful of
+statements, and the one thing that must be right is that schema changes are named, applied once,
+and atomic. So the schema is a plain list of named migrations (indexschema), each applied by
+`migrate` in one `BEGIN IMMEDIATE` transaction together with its row in the `migrations` table.
+Rows are converted by capturerows, which keeps them small (digests as bytes).
+
+The WARCs are the truth (DESIGN.md): `rebuild_index` recreates the captures table from the
+metadata records alone, into a temporary file renamed over the old index. WAL mode lets a reader
+(`history`, `show`) run while a capture run writes. Captures may be queued and committed in
+batches (`queue_capture`: one transaction per capture was a fifth of the capture engine's time);
+every read through the object flushes first, so within one process the index reads as committed.
+
+Only the indexes the queries use exist (indexschema, migration 0004): `url`, and `final_url`
+only where it differs from `url` (a partial index, which `BY_URL` is written to use); rare
+operations (recovery's `sync_file`, `captures_in`) scan the table instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archiver.clock import stamp, utc_now
+from archiver.errors import StoreError, UnknownCaptureError
+from archiver.jsonform import memento_to_dict
+from archiver.models import ArchivePaths, Capture, Memento
+from archiver.store.rows import BY_URL, INSERT, SELECT, capture_row, row_capture
+from archiver.store.schema import MIGRATIONS, Migration
+from archiver.warc.metadata import iter_captures
+
+if TYPE_CHECKING:
+    from archiver.store.recovery import RecoveryReport
+
+
+class Index:
+    """One SQLite file; thread-safe (one connection behind a lock)."""
+
+    QUEUE_LIMIT = 256  # queued captures committed at once (a few hundred KB of rows at most)
+
+    @staticmethod
+    def _is_baseline(capture: Capture) -> bool:
+        """Whether `latest_capture` may return it: complete, stored, not failed (its SQL filter)."""
+        return (
+            capture.error is None
+            and capture.status is not None
+            and capture.payload_sha256 is not None
+            and capture.warc is not None
+            and capture.truncated is None
+        )
+
+    @staticmethod
+    def _newer(candidate: Capture | None, than: Capture | None) -> bool:
+        """Whether `candidate` sorts after `than` in `latest_capture`'s order (fetched_at, then id)."""
+        if candidate is None:
+            return False
+        if than is None:
+            return True
+        return (stamp(candidate.fetched_at), candidate.id) > (stamp(than.fetched_at), than.id)
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        migrations: Iterable[Migration] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.RLock()
+        # Rows queued by `queue_capture`, committed together by `flush` (see there for why).
+        self._pending: list[Capture] = []
+        # This connection's newest revisit baseline per URL, so `latest_capture` needs no flush.
+        self._recent: dict[str, Capture] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable enough, the WARCs are the truth
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the index {path}: {exc}; `archiver index rebuild` recreates it") from exc
+        try:
+            self.migrate(MIGRATIONS if migrations is None else migrations)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.flush()
+            finally:
+                self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"the index {self.path} is busy or unusable: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
+        with self._lock:
+            if flush:
+                self.flush()  # a reader through this object sees every capture it was given
+            try:
+                return list(self._db.execute(sql, params))
+            except sqlite3.Error as exc:
+                raise StoreError(f"index query failed on {self.path}: {exc}") from exc
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def migrate(self, migrations: Iterable[Migration]) -> list[str]:
+        """Apply the migrations not yet recorded, each in its own transaction; return their names."""
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            applied: list[str] = []
+            for migration in migrations:
+                with self._transaction() as db:
+                    if db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.name,)).fetchone():
+                        continue
+                    try:
+                        if callable(migration.step):
+                            migration.step(db)
+                        else:
+                            for statement in migration.step:
+                                db.execute(statement)
+                    except sqlite3.Error as exc:
+                        raise StoreError(
+                            f"index migration {migration.name} failed on {self.path}: {exc}; nothing of it was kept"
+                        ) from exc
+                    db.execute(
+                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                        (migration.name, stamp(self._clock())),
+                    )
+                    applied.append(migration.name)
+            return applied
+
+    def applied_migrations(self) -> list[str]:
+        return [r["name"] for r in self._query("SELECT name FROM migrations ORDER BY rowid")]
+
+    # -- captures --------------------------------------------------------------------------
+
+    def add_capture(self, capture: Capture) -> None:
+        """Insert (or replace, by ID) one capture: idempotent, so recovery can re-add what it finds."""
+        self.add_captures([capture])
+
+    def add_captures(self, captures: Iterable[Capture]) -> int:
+        with self._lock:
+            rows = [capture_row(c) for c in self._pending]
+            rows.extend(capture_row(c) for c in captures)
+            with self._transaction() as db:
+                db.executemany(INSERT, rows)
+            self._pending.clear()
+        return len(rows)
+
+    def queue_capture(self, capture: Capture) -> None:
+        """Add a capture at the next `flush` (within `batch` captures, or when anyone reads).
+
+        Why: one transaction per capture was a fifth of the capture engine's time. Deferring
+        the row loses nothing: the caller has already flushed the capture's WARC records, and
+        start-up recovery re-syncs the index from the WARC metadata after a crash. Every read
+        and write through this object flushes first, and `latest_capture` also consults the
+        queued rows, so within one process the index reads as if each row were committed.
+        """
+        with self._lock:
+            self._pending.append(capture)
+            if self._is_baseline(capture):
+                for url in {capture.url, capture.final_url}:
+                    if url is not None and self._newer(capture, self._recent.get(url)):
+                        self._recent[url] = capture
+            if len(self._pending) >= self.QUEUE_LIMIT:
+                self.flush()
+
+    def flush(self) -> int:
+        """Commit the queued captures in one transaction; returns how many there were."""
+        with self._lock:
+            if not self._pending:
+                return 0
+            return self.add_captures(())
+
+    @property
+    def pending(self) -> int:
+        """Captures queued but not yet committed."""
+        return len(self._pending)
+
+    def get_capture(self, wanted: str) -> Capture:
+        """The capture with this ID, or the only one whose ID starts with it."""
+        rows = self._query(f"{SELECT} WHERE id = ?", (wanted,))
+        if not rows and wanted:
+            pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._query(f"{SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
+        if len(rows) != 1:
+            raise UnknownCaptureError(wanted, tuple(r["id"] for r in rows))
+        return row_capture(rows[0])
+
+    def history(self, url: str) -> list[Capture]:
+        """Every capture asked for as `url` or ending on it, newest first."""
+        rows = self._query(f"{SELECT} WHERE {BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
+        return [row_capture(r) for r in rows]
+
+    def latest_capture(self, url: str) -> Capture | None:
+        """The newest complete, stored capture of `url` (the baseline for a revisit record)."""
+        rows = self._query(
+            f"{SELECT} WHERE ({BY_URL}) AND error_kind IS NULL AND status IS NOT NULL "
+            "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
+            "ORDER BY fetched_at DESC, id DESC LIMIT 1",
+            (url, url),
+            flush=False,  # queued rows are in `_recent`; committing them here would undo the batching
+        )
+        stored = row_capture(rows[0]) if rows else None
+        with self._lock:
+            recent = self._recent.get(url)
+        return recent if self._newer(recent, stored) else stored
+
+    def all_captures(self) -> list[Capture]:
+        return [row_capture(r) for r in self._query(f"{SELECT} ORDER BY fetched_at, id")]
+
+    def captures_in(self, file: str) -> list[Capture]:
+        return [row_capture(r) for r in self._query(f"{SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
+
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM captures")[0][0])
+
+    def remove_captures_in(self, file: str) -> int:
+        """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`)."""
+        self.flush()
+        self._forget_recent(file)
+        with self._transaction() as db:
+            return db.execute("DELETE FROM captures WHERE warc_file = ?", (file,)).rowcount
+
+    def sync_file(self, file: str, captures: Iterable[Capture]) -> None:
+        """Make the rows of one WARC file exactly the captures its metadata records hold."""
+        kept = list(captures)
+        ids = {c.id for c in kept}
+        self.flush()
+        self._forget_recent(file)
+        with self._transaction() as db:
+            stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
+            for capture_id in stale:
+                if capture_id not in ids:
+                    db.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+            for capture in kept:
+                db.execute(INSERT, capture_row(capture))
+
+    def apply_recovery(self, report: RecoveryReport) -> None:
+        """Make the index agree with what `WarcStore.recover()` kept and dropped."""
+        for recovered in report.files:
+            if recovered.valid:
+                self.sync_file(recovered.name, recovered.captures)
+            else:
+                self.remove_captures_in(recovered.name)
+
+    def _forget_recent(self, file: str) -> None:
+        with self._lock:
+            for url in [u for u, c in self._recent.items() if c.warc is not None and c.warc.file == file]:
+                del self._recent[url]
+
+    def add_memento(self, memento: Memento) -> None:
+        """Record what an archive said about a reference (the whole memento, as JSON)."""
+        document = memento_to_dict(memento)
+        self.flush()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO mementos (ref, kind, verdict, original_url, memento_datetime, obtained_via, capture_id,"
+                " mirror_file, mirror_sha256, recorded_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    memento.ref.uri,
+                    memento.ref.kind.value,
+                    memento.verdict.value,
+                    memento.original_url,
+                    document["datetime"],
+                    memento.obtained_via,
+                    None if memento.capture is None else memento.capture.id,
+                    memento.mirror_file,
+                    memento.mirror_sha256,
+                    stamp(self._clock()),
+                    json.dumps(document, ensure_ascii=False, sort_keys=True),
+                ),
+            )
+
+    def mementos(self, ref_uri: str | None = None) -> list[dict[str, Any]]:
+        """Recorded mementos (newest first) as their JSON documents, for one reference or all."""
+        sql = "SELECT document FROM mementos"
+        params: tuple[Any, ...] = ()
+        if ref_uri is not None:
+            sql += " WHERE ref = ?"
+            params = (ref_uri,)
+        return [json.loads(row["document"]) for row in self._query(sql + " ORDER BY seq DESC", params)]
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (before copying or replacing it)."""
+        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def rebuild_index(paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now) -> Index:
+    """Recreate `index.sqlite3` from the WARC metadata records alone; returns it opened.
+
+    Built in a temporary file and renamed over the old index, so a failure leaves the old one. Close
+    every other connection to the index first: an open connection would keep the replaced file.
+    """
+    temp = paths.root / f".index.sqlite3.rebuild-{os.getpid()}"
+    for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+        leftover.unlink(missing_ok=True)
+    fresh = Index(temp, clock=clock)
+    try:
+        fresh.add_captures(iter_captures(paths.root))
+        fresh.checkpoint()
+        fresh._db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        fresh.close()
+    # A stale WAL beside the new file would be replayed into it: remove the old index's first.
+    for stale in (Path(f"{paths.index}-wal"), Path(f"{paths.index}-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(temp, paths.index)
+    return Index(paths.index, clock=clock)

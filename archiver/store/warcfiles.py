@@ -1,0 +1,268 @@
+"""The WARC store: every fetch written as WARC/1.1 records, crash-safe, rolled over by size.
+
+The store owns the files; the records are serialised by recordwriter (warcio, one gzip member
+each), the capture's metadata document by capturedoc, and closing and crash recovery are
+warcrecovery's (reliability.md §0.1–0.2). Why the store is built this way:
+
+* One writer per file, one lock per store: `write` holds the store's lock for a whole capture, so
+  the records of concurrent captures never interleave; the file is `*.warc.gz.open` while
+  written, flushed after every capture (a SIGKILL cannot lose a capture whose `write` returned)
+  and held with an exclusive `flock`, so `recover()` in another process never touches it.
+  Names carry a UTC timestamp, a serial and random bytes, and are created with O_EXCL, so two
+  writers can never share one.
+* All records of one capture go into one file: the store rolls over *before* a capture that
+  would take the file past `max_bytes`, so no record (and no capture) is split across files,
+  and readers may rely on a revisit's metadata record finding its revisit record just before it.
+* Storage stays flat (issue 6; bench/nightly.py measures it): a page whose payload is unchanged
+  since the index's latest capture of it is two small records, a `revisit` pointing at the first
+  full copy (never at another revisit) and a compact metadata record (capturedoc). No `request`
+  record is written for a revisit: WARC makes request records optional, and ours would repeat
+  the original's (same URL, the same headers we always send); a response keeps its request.
+  When the original cannot be read, the payload is stored again rather than pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from archiver import __version__
+from archiver.clock import stamp as warc_date
+from archiver.errors import StoreError
+from archiver.models import ArchivePaths, Capture, WarcLocation
+from archiver.net.exchange import FetchOutcome
+from archiver.store.recovery import OPEN_SUFFIX, RecoveryReport, recover_files, seal
+from archiver.warc.metadata import RefersTo, hop_entry, metadata_document
+from archiver.warc.record import REFERS_TO_FILE, REFERS_TO_OFFSET
+from archiver.warc.scan import read_record_headers
+from archiver.warc.writer import RecordSink, RecordWriter
+
+_RECORD_OVERHEAD = 4096  # WARC + HTTP headers of one record, generously
+
+
+@dataclass
+class _OpenWarc:
+    path: Path
+    final: Path
+    fh: IO[bytes]
+    sink: RecordSink
+    relative: str = ""  # `final` relative to the archive root, as capture locations name it
+
+
+class WarcStore:
+    """Writes captures into rolling `warcs/archiver-<UTC timestamp>-<serial>-<random>.warc.gz`."""
+
+    def __init__(
+        self,
+        paths: ArchivePaths,
+        max_bytes: int,
+        *,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str],
+        software: str = f"archiver/{__version__}",
+        compress_level: int = 6,
+        before_seal: Callable[[], object] | None = None,
+    ) -> None:
+        self.paths = paths
+        # Called before a file gets its final name: recovery repairs only `.open` files, so whoever
+        # holds index rows for this file's captures must commit them now (CaptureEngine: Index.flush).
+        self._before_seal = before_seal
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self.software = software
+        self._records = RecordWriter(new_id, compress_level)
+        self._lock = threading.Lock()
+        self._file: _OpenWarc | None = None
+        self._serial = 0
+        self._last_write: datetime | None = None
+
+    @property
+    def compress_level(self) -> int:
+        """Deflate level of the records (0 for incompressible payloads, at most 1 for large ones)."""
+        return self._records.compress_level
+
+    @compress_level.setter
+    def compress_level(self, level: int) -> None:
+        self._records.compress_level = level
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> WarcStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def current_file(self) -> Path | None:
+        """The `.open` file being written, if any."""
+        return None if self._file is None else self._file.path
+
+    def close(self) -> None:
+        """Finalise the open file (fsync, manifest, rename, fsync the directory)."""
+        with self._lock:
+            self._finish()
+
+    def rollover(self) -> None:
+        """Close the current file now (an idle rollover); the next write begins a new one."""
+        self.close()
+
+    def rollover_if_idle(self, idle_seconds: float) -> bool:
+        """Finalise the open file when nothing was written for `idle_seconds` (call it from a timer)."""
+        with self._lock:
+            last = self._last_write
+            if self._file is None or last is None or (self._clock() - last).total_seconds() < idle_seconds:
+                return False
+            self._finish()
+            return True
+
+    def recover(self) -> RecoveryReport:
+        """Finalise `.open` files left by a crash: keep complete verified records, cut the rest."""
+        with self._lock:
+            return recover_files(self.paths, skip=None if self._file is None else self._file.path)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, outcome: FetchOutcome, capture: Capture, revisit_of: Capture | None = None) -> Capture:
+        """Write one fetch (request/response per hop, then metadata); return it with its location."""
+        with self._lock:
+            current = self._file_for(self._estimate(outcome))
+            try:
+                result = self._write_capture(current, outcome, capture, revisit_of)
+                current.fh.flush()
+                self._last_write = self._clock()
+            except OSError as exc:
+                raise StoreError(f"could not write to {current.path}: {exc}; check free space and permissions") from exc
+            if current.sink.size >= self.max_bytes:
+                self._finish()
+            return result
+
+    def _estimate(self, outcome: FetchOutcome) -> int:
+        raw = sum(2 * _RECORD_OVERHEAD + ex.body.size for ex in outcome.exchanges) + 4 * _RECORD_OVERHEAD
+        return raw + raw // 100  # deflate may grow incompressible data a little
+
+    def _write_capture(
+        self, current: _OpenWarc, outcome: FetchOutcome, capture: Capture, revisit_of: Capture | None
+    ) -> Capture:
+        records, sink = self._records, current.sink
+        refers = self._revisit_source(outcome, revisit_of)
+        location: WarcLocation | None = None
+        final_id: str | None = None
+        hops: list[dict[str, Any]] = []
+        for number, exchange in enumerate(outcome.exchanges, 1):
+            date = warc_date(exchange.started_at)
+            response_id = records.record_id()
+            is_final = number == len(outcome.exchanges)
+            if is_final and refers is not None:
+                offset, length = records.revisit(sink, exchange, date, response_id, refers)
+                record_type = "revisit"
+            else:
+                offset, length = records.response(sink, exchange, date, response_id)
+                record_type = "response"
+            # A revisit's request is the original's (same URL, same headers we always send): WARC
+            # makes request records optional, and skipping it is a quarter of a revisit's bytes.
+            request_id = None if record_type == "revisit" else records.request(sink, exchange, date, response_id)
+            if is_final:
+                location = WarcLocation(current.relative, offset, length)
+                final_id = response_id
+            hops.append(hop_entry(exchange, record_type, response_id, request_id))
+        result = replace(capture, warc=location)
+        if refers is not None and revisit_of is not None:
+            # Name the capture whose payload is stored, even when revisiting a revisit.
+            result = replace(result, revisit_of=revisit_of.revisit_of or revisit_of.id)
+        data = metadata_document(outcome, result, hops, refers)
+        final = outcome.final
+        target = final.url if final is not None else outcome.requested
+        date = warc_date(final.started_at if final is not None else outcome.started_at)
+        records.metadata(sink, target, date, final_id, data)
+        return result
+
+    def _revisit_source(self, outcome: FetchOutcome, revisit_of: Capture | None) -> RefersTo | None:
+        """The original response a revisit will point at, or None to write the full response."""
+        final = outcome.final
+        if (
+            final is None
+            or revisit_of is None
+            or revisit_of.warc is None
+            or final.truncated is not None
+            or revisit_of.payload_sha256 != final.body.sha256
+        ):
+            return None
+        try:
+            fields = dict((k.lower(), v) for k, v in read_record_headers(self.paths.root, revisit_of.warc))
+        except StoreError:
+            return None  # the original is unreadable: store the payload again rather than point at nothing
+        if fields.get("warc-type") == "revisit":  # point at the first full copy, never at a revisit
+            offset = fields.get(REFERS_TO_OFFSET.lower(), "")
+            if not offset.isdigit() or REFERS_TO_FILE.lower() not in fields:
+                return None
+            return RefersTo(
+                fields.get("warc-refers-to", ""),
+                fields.get("warc-refers-to-target-uri", ""),
+                fields.get("warc-refers-to-date", ""),
+                fields[REFERS_TO_FILE.lower()],
+                int(offset),
+            )
+        if fields.get("warc-type") != "response" or "warc-record-id" not in fields:
+            return None
+        return RefersTo(
+            fields["warc-record-id"],
+            fields.get("warc-target-uri", ""),
+            fields.get("warc-date", ""),
+            revisit_of.warc.file,
+            revisit_of.warc.offset,
+        )
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _file_for(self, estimate: int) -> _OpenWarc:
+        current = self._file
+        if current is not None and current.sink.records > 1 and current.sink.size + estimate > self.max_bytes:
+            self._finish()
+            current = None
+        return current or self._start()
+
+    def _start(self) -> _OpenWarc:
+        self.paths.warcs.mkdir(parents=True, exist_ok=True)
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%d%H%M%S%f")[:17]
+        while True:
+            self._serial += 1
+            name = f"archiver-{stamp}-{self._serial:05d}-{secrets.token_hex(4)}.warc.gz"
+            final = self.paths.warcs / name
+            path = final.with_name(name + OPEN_SUFFIX)
+            if final.exists():
+                continue
+            try:
+                fh = path.open("xb")  # O_EXCL: two writers can never share a name
+            except FileExistsError:
+                continue
+            break
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        sink = RecordSink(fh, self._records.record_id())
+        current = _OpenWarc(path, final, fh, sink, relative=final.relative_to(self.paths.root).as_posix())
+        self._records.warcinfo(sink, final.name, warc_date(self._clock()), self.software)
+        fh.flush()
+        self._file = current
+        return current
+
+    def _finish(self) -> None:
+        current, self._file = self._file, None
+        if current is None:
+            return
+        try:
+            current.fh.flush()
+            os.fsync(current.fh.fileno())
+            if self._before_seal is not None:
+                self._before_seal()
+            seal(current.path, current.final, current.sink.sha256.hexdigest())
+        except OSError as exc:
+            raise StoreError(f"could not finalise {current.path}: {exc}; `recover` will retry at next start") from exc
+        finally:
+            current.fh.close()  # releases the flock

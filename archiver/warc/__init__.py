@@ -1,0 +1,1 @@
+"""WARC records: written, parsed, scanned and read back. Only this package touches warcio."""

@@ -1,0 +1,213 @@
+"""The capture document: the JSON metadata record that makes our WARCs the index's source of truth.
+
+Every capture the store writes ends with one `application/json` metadata record (format
+`archiver-capture/1`): the Capture as jsonform writes it, the redirect hops with their record IDs,
+the attempts, and for a revisit the original it points at. `index rebuild`, start-up recovery and
+the fixity audit read captures back from these records alone, so the document is written once
+here and read back once here.
+
+Why revisits are compacted (issue 6; bench/nightly.py measures it): a nightly run writes one
+revisit per unchanged page, so its metadata record is most of what the archive grows by. Nothing
+the revisit record says is said again in the document (`compact_revisit_document`), and readers
+put it back (`CaptureDocuments`, fed every record of a file in order): the capture's location and
+payload digest are the revisit record's place and `WARC-Payload-Digest`, and the store writes that
+record just before the document, into the same file (a capture is never split across files).
+Measured on the bench, bytes per unchanged URL: revisit 564 + request 589 + metadata 900 = 2,070
+before; 569 + 648 = 1,217 now. Documents that carry both (every other capture, and revisits
+written before the compaction) are read as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archiver.jsonform import capture_from_dict, capture_to_dict, iso
+from archiver.models import Capture
+from archiver.net.exchange import Exchange, FetchOutcome
+from archiver.warc.record import RecordInfo
+from archiver.warc.scan import FileFault, location_name, scan, warc_files
+
+METADATA_FORMAT = "archiver-capture/1"
+
+
+@dataclass(frozen=True)
+class RefersTo:
+    """The original response a revisit points at, as its revisit record and its document name it."""
+
+    record_id: str
+    target_uri: str
+    date: str
+    file: str
+    offset: int
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def hop_entry(exchange: Exchange, record_type: str, response_id: str, request_id: str | None) -> dict[str, Any]:
+    """One redirect hop of the document, with the IDs of the records the store wrote for it."""
+    return {
+        "url": exchange.url,
+        "method": exchange.method,
+        "status": exchange.status,
+        "reason": exchange.reason,
+        "http_version": exchange.http_version,
+        "ip_address": exchange.ip_address,
+        "started_at": iso(exchange.started_at),
+        "truncated": None if exchange.truncated is None else exchange.truncated.value,
+        "location": exchange.header("location"),
+        "payload_sha256": exchange.body.sha256,
+        "payload_size": exchange.body.size,
+        "record_type": record_type,
+        "response_record_id": response_id,
+        "request_record_id": request_id,
+    }
+
+
+def metadata_document(
+    outcome: FetchOutcome, capture: Capture, hops: list[dict[str, Any]], refers: RefersTo | None
+) -> bytes:
+    """The encoded document of one capture (compacted when it is a revisit, see the module docstring)."""
+    document = {
+        "format": METADATA_FORMAT,
+        "capture": capture_to_dict(capture),
+        "requested": outcome.requested,
+        "started_at": iso(outcome.started_at),
+        "elapsed_ms": outcome.elapsed_ms,
+        "error": None
+        if outcome.failure is None
+        else {"kind": outcome.failure.kind.value, "message": outcome.failure.message},
+        "redirects": [{"url": h.url, "status": h.status, "location": h.location} for h in capture.redirects],
+        "hops": hops,
+        "attempts": [
+            {"url": a.url, "status": a.status, "error": a.error, "waited_s": a.waited_s} for a in outcome.attempts
+        ],
+        "revisit_of": None
+        if refers is None
+        else {"record_id": refers.record_id, "file": refers.file, "offset": refers.offset, "date": refers.date},
+    }
+    if refers is not None:
+        document = compact_revisit_document(document)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def compact_revisit_document(document: dict[str, Any]) -> dict[str, Any]:
+    """A revisit's metadata document without nulls and without what other records already say.
+
+    A nightly run writes one revisit per unchanged page, so this record is most of what the archive
+    grows by (bench/nightly.py). Nothing is lost, each omission has one place to look instead:
+
+    * absent capture fields are null (`capture_from_dict` defaults every one), except the
+      capture's `warc` location and `payload_sha256`: they are the revisit record's place and
+      `WARC-Payload-Digest`, which readers fill back in (`CaptureDocuments`, below);
+    * `revisit_of` (the original's record id, file, offset and date) is in the revisit record's
+      `WARC-Refers-To`, `WARC-Refers-To-Date` and `Archiver-Refers-To-*` headers;
+    * a hop field that is absent equals the capture's (`url`, `ip_address`, payload digest and
+      size; `started_at` is the capture's `fetched_at`); the last hop is the revisit record
+      this record's `WARC-Concurrent-To` names: its `status`, `reason` and `http_version` are that
+      record's HTTP status line, and it has no `request_record_id` (no request record is written).
+    """
+    full = document["capture"]
+    capture = {k: v for k, v in full.items() if v is not None and v != [] and k not in ("warc", "payload_sha256")}
+    out: dict[str, Any] = {"format": document["format"], "capture": capture}
+    if document["requested"] != capture.get("url"):
+        out["requested"] = document["requested"]
+    for key in ("error", "attempts"):
+        if document.get(key):
+            out[key] = document[key]
+    same = {
+        "payload_sha256": "payload_sha256",
+        "payload_size": "payload_size",
+        "ip_address": "ip_address",
+        "started_at": "fetched_at",
+        "url": "url",
+    }
+    hops = []
+    for number, hop in enumerate(document["hops"], 1):
+        last = number == len(document["hops"])
+        kept: dict[str, Any] = {}
+        for key, value in hop.items():
+            if value is None or (key in same and value == full.get(same[key], "")):
+                continue
+            if last and key in ("response_record_id", "status", "reason", "http_version"):
+                continue
+            kept[key] = value
+        hops.append(kept)
+    out["hops"] = hops
+    return out
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def capture_document(info: RecordInfo) -> dict[str, Any] | None:
+    """The JSON document of one of our metadata records, or None for any other record."""
+    if info.type != "metadata" or info.block is None or "application/json" not in (info.content_type or ""):
+        return None
+    try:
+        document = json.loads(info.block)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("format") != METADATA_FORMAT:
+        return None
+    return document
+
+
+class CaptureDocuments:
+    """The capture documents of one file's metadata records, fed every record in file order.
+
+    A revisit's metadata document leaves out what its revisit record already says
+    (`compact_revisit_document`, above): the capture's `warc` location and its payload digest.
+    They are filled back in from the record its `WARC-Concurrent-To` names, which the store writes
+    just before it, into the same file (a capture is never split across files), so a complete
+    metadata record always has it. Documents that carry both (every other capture, and revisits
+    written before this) are returned as they are.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._revisit: RecordInfo | None = None
+
+    def feed(self, info: RecordInfo) -> dict[str, Any] | None:
+        """The document if `info` is one of our metadata records, else None (and remember a revisit)."""
+        if info.type == "revisit":
+            self._revisit = info
+            return None
+        document = capture_document(info)
+        if document is None:
+            return None
+        capture = document["capture"]
+        revisit = self._revisit
+        if (
+            capture.get("revisit_of")
+            and "warc" not in capture
+            and revisit is not None
+            and revisit.record_id is not None
+            and revisit.record_id == info.header("WARC-Concurrent-To")
+        ):
+            capture["warc"] = {"file": self.file, "offset": revisit.offset, "length": revisit.length}
+            label, _, digest = (revisit.payload_digest or "").partition(":")
+            if "payload_sha256" not in capture and label.lower() == "sha256":
+                capture["payload_sha256"] = digest
+        return document
+
+
+def iter_file_captures(path: Path) -> Iterator[Capture]:
+    """The captures recorded in one file's metadata records, in file order; stops at a fault."""
+    documents = CaptureDocuments(location_name(path))
+    for item in scan(path, keep_metadata=True):
+        if isinstance(item, FileFault):
+            return
+        document = documents.feed(item)
+        if document is not None and not item.problems:
+            yield capture_from_dict(document["capture"])
+
+
+def iter_captures(root: Path) -> Iterator[Capture]:
+    """Every capture recorded in the archive's WARCs (for `index rebuild`)."""
+    for path in warc_files(root / "warcs"):
+        yield from iter_file_captures(path)
