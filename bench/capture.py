@@ -70,11 +70,14 @@ def run_ours(urls_file: Path, archive: Path, concurrency: int, host_concurrency:
         },
     )
     start = time.perf_counter()
+    cpu_start = time.process_time()
     captures = asyncio.run(capture_urls(urls, config))
+    cpu = time.process_time() - cpu_start
     elapsed = time.perf_counter() - start
     failed = [c for c in captures if not c.ok or c.status != 200]
     return {
         "seconds": elapsed,
+        "cpu_ms_per_page": 1000 * cpu / max(1, len(captures)),
         "count": len(captures),
         "failed": len(failed),
         "first_error": str(failed[0].error) if failed else "",
@@ -121,7 +124,7 @@ def case_pages(pages: int, hosts: int) -> None:
             print(f"case 1: {pages} pages of 10 KB over {hosts} loopback hosts")
             print(
                 f"  archiver   {ours['seconds']:7.2f} s  {ours_rate:8.1f} pages/s"
-                f"  peak RSS {ours['peak_rss_mb']:.1f} MB"
+                f"  CPU {ours['cpu_ms_per_page']:.2f} ms/page  peak RSS {ours['peak_rss_mb']:.1f} MB"
                 f"  failed {int(ours['failed'])} {ours['first_error']}"
             )
             print(f"  wget       {wget_s:7.2f} s  {wget_rate:8.1f} pages/s")
