@@ -12,7 +12,9 @@ The steps, and why in this order:
    URL), drift between the archived text and the live text, whether the archived title appears in
    the citing document, then the `[policy]` table turns it all into pass / warn / fail.
 
-Every capture goes into the archive as usual, so `archiver history URL` shows them later.
+Every capture goes into the archive as usual, so `archiver history URL` shows them later. With a
+cluster (a `WorkRunner`), step 4's live pages are captured on its workers first, sharded by host;
+probes and archive retrievals stay here (a handful of hosts, the archives' own).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from archiver.archives.protocol import Archives
 from archiver.clock import Clock, utc_now
+from archiver.cluster import work_runner
 from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
@@ -47,7 +50,7 @@ from archiver.models import (
     Memento,
     Report,
 )
-from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
+from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, WorkRunner, new_capture_id
 from archiver.pipeline.compare import text_of_capture
 from archiver.pipeline.mirror import open_archives, with_verdict_for
 
@@ -125,9 +128,11 @@ class Checker:
         *,
         rng: random.Random | None = None,
         progress: Progress | None = None,
+        runner: WorkRunner | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
+        self._runner = runner
         self.archives = archives
         self._rng = rng or random.Random()
         self._progress = progress
@@ -218,6 +223,11 @@ class Checker:
         for doc, links in per_document:
             work.extend((doc, citation) for citation in pair(links, originals))
         if options.live:
+            if self._runner is not None:
+                urls = list(dict.fromkeys(citation.url for _, citation in work))
+                batches = self._runner.capture_batches(urls, self.engine, with_main_text=self._main_text)
+                async for _batch in batches:
+                    pass  # adopted by the engine: self.live() below judges them without fetching
             for _, citation in work:
                 self.live(citation.url)
         if options.archive:
@@ -297,11 +307,16 @@ async def check_documents(
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
     progress: Progress | None = None,
+    runner: WorkRunner | None = None,
 ) -> Report:
     """Check every citation of `documents`; the report carries one result per citation."""
     started = clock()
-    async with CaptureEngine(config, clock=clock, new_id=new_id) as engine, open_archives(config, engine) as archives:
-        checker = Checker(config, engine, archives, rng=rng, progress=progress)
+    async with (
+        CaptureEngine(config, clock=clock, new_id=new_id) as engine,
+        open_archives(config, engine) as archives,
+        work_runner(config, runner) as work,
+    ):
+        checker = Checker(config, engine, archives, rng=rng, progress=progress, runner=work)
         results = await checker.check(documents, options)
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)
