@@ -9,6 +9,7 @@ import typer
 
 from archiver.cli.options import (
     ArchiveDirOpt,
+    ClusterOpt,
     ConfigOpt,
     ExitCode,
     FormatOpt,
@@ -35,13 +36,14 @@ def check(
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 2).")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Do not fetch the live pages.")] = False,
     no_archive: Annotated[bool, typer.Option("--no-archive", help="Do not consult the archived copies.")] = False,
+    cluster: ClusterOpt = None,
     config: ConfigOpt = None,
     archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
-    cfg = load(config, archive_dir)
+    cfg = load(config, archive_dir, cluster=cluster)
     out = out_format(fmt)
     docs = read_documents(documents)
     options = CheckOptions(live=not no_live, archive=not no_archive)

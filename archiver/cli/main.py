@@ -18,6 +18,7 @@ from archiver.cli import check as cli_check
 from archiver.cli import nightly as cli_nightly
 from archiver.cli.options import (
     ArchiveDirOpt,
+    ClusterOpt,
     ConfigOpt,
     ExitCode,
     FormatOpt,
@@ -50,13 +51,14 @@ def fetch(
     from_file: Annotated[
         Path | None, typer.Option("--from-file", help="A file of URLs, one a line ('-': stdin).")
     ] = None,
+    cluster: ClusterOpt = None,
     config: ConfigOpt = None,
     archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Capture URLs into the archive now (WARC + hashes + index) and print what was stored."""
-    cfg = load(config, archive_dir)
+    cfg = load(config, archive_dir, cluster=cluster)
     targets = list(urls or [])
     if from_file is not None:
         targets += read_url_list(from_file)

@@ -19,7 +19,17 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from archiver.cli.options import ArchiveDirOpt, ConfigOpt, ExitCode, FormatOpt, OutputOpt, emit, load, out_format
+from archiver.cli.options import (
+    ArchiveDirOpt,
+    ClusterOpt,
+    ConfigOpt,
+    ExitCode,
+    FormatOpt,
+    OutputOpt,
+    emit,
+    load,
+    out_format,
+)
 from archiver.errors import InvalidURLError, RunInterrupted, UsageError
 from archiver.nightly.linkstate import state_to_dict
 from archiver.nightly.reports import quiet_sources
@@ -141,13 +151,14 @@ def run(
         float, typer.Option("--wait", help="Seconds to wait for a run already in progress (default: do not wait).")
     ] = 0.0,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Resume an interrupted run with this id.")] = None,
+    cluster: ClusterOpt = None,
     config: ConfigOpt = None,
     archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every watched source now: capture, compare, advance link states, report, notify."""
-    cfg = load(config, archive_dir)
+    cfg = load(config, archive_dir, cluster=cluster)
     kind = out_format(fmt)  # a bad --format is refused before the run, not after it
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}

@@ -32,6 +32,14 @@ ConfigOpt = Annotated[
 ]
 ArchiveDirOpt = Annotated[Path | None, typer.Option("--archive-dir", help="Archive folder (overrides config).")]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="table, json, markdown or html.")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Run on Dask: tcp://host:8786 (a running scheduler) or local:N (N worker processes here).",
+    ),
+]
 OutputOpt = Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")]
 
 FORMATS = ("table", "json", "markdown", "html")
@@ -40,10 +48,14 @@ FORMATS = ("table", "json", "markdown", "html")
 T = TypeVar("T")
 
 
-def load(config: Path | None, archive_dir: Path | None, extra: dict[str, Any] | None = None) -> Config:
+def load(
+    config: Path | None, archive_dir: Path | None, extra: dict[str, Any] | None = None, *, cluster: str | None = None
+) -> Config:
     overrides: dict[str, Any] = dict(extra or {})
     if archive_dir is not None:
         overrides["archive_dir"] = str(archive_dir)
+    if cluster is not None:
+        overrides["cluster"] = {"address": cluster}
     return load_config(config_path(config), overrides)
 
 

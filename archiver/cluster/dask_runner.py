@@ -1,7 +1,8 @@
 """The Dask adapter: shards submitted to a scheduler, their rows indexed here as each returns.
 
-`tcp://host:8786` connects to a running scheduler (`dask scheduler` / `dask worker`, Kubernetes,
-HPC); `local:N` starts a LocalCluster of N single-threaded worker processes. Why this shape:
+`tcp://host:8786` connects to a running scheduler (`dask scheduler` / `dask worker --nthreads K`,
+Kubernetes, HPC); `local:N` starts a LocalCluster of N worker processes, each running
+`shards_per_worker` shards at once (threads; K should match it on a real cluster). Why this shape:
 
 - One task per shard of whole hosts (shards.py), so politeness holds across the cluster; a worker
   killed mid-shard is Dask's to notice, and it runs the task again on another worker (up to
@@ -82,7 +83,9 @@ class DaskRunner:
                     raise ClusterError(f"cluster address {address!r}: write local:N (N worker processes), e.g. local:2")
                 self._cluster = LocalCluster(
                     n_workers=int(count),
-                    threads_per_worker=1,
+                    # A worker runs its shards side by side (each its own event loop), so every host of
+                    # the batch is being fetched at once: a politeness-bound batch needs all of them.
+                    threads_per_worker=self.config.cluster.shards_per_worker,
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
@@ -122,9 +125,15 @@ class DaskRunner:
             seen = self.client.run(check_folder, self.config.archive_dir, batch, token, on_error="return")
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"{_describe(self.address)} has no worker that answers ({exc}); start workers") from exc
-        wrong = [f"{w}: {r}" for w, r in seen.items() if isinstance(r, BaseException)]
+        wrong = [str(r) for r in seen.values() if isinstance(r, ClusterError)]
+        broken = [f"{w} ({type(r).__name__}: {r})" for w, r in seen.items() if isinstance(r, BaseException)]
         if wrong:
             raise ClusterError("; ".join(wrong))
+        if broken:
+            raise ClusterError(
+                f"workers cannot run archiver's tasks: {', '.join(broken)}; install the same archiver (with the "
+                "[cluster] extra) on the scheduler and every worker"
+            )
         return len(seen)
 
     def _tasks(

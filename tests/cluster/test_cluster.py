@@ -301,3 +301,18 @@ def test_a_worker_killed_mid_shard_loses_nothing_and_doubles_nothing(
         fetched[path] += 1
     assert max(fetched.values()) <= 2 and sum(fetched.values()) < 2 * len(urls)
     assert_archive_clean(config, captures)
+
+
+def test_cli_fetch_with_cluster_option(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
+    """`archiver fetch --cluster ADDRESS` in a real process: captured on the workers, exit 0."""
+    from tests.cli.test_cli_capture import captures_of, run, write_config
+
+    _, port = site
+    config = write_config(tmp_path)
+    urls = site_urls(port, 2, hosts=3)
+    done = run(config, "fetch", *urls, "--cluster", scheduler, "--format", "json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [c["url"] for c in captures_of(done)] == urls
+    assert {c["status"] for c in captures_of(done)} == {200}
+    with pytest.raises(ClusterError, match="write local:N"):
+        asyncio.run(capture_urls(urls, settings(tmp_path / "b", "local:none")))
