@@ -143,7 +143,8 @@ class DaskRunner:
         fetch = self.config.fetch
         pace = Pace(fetch.host_concurrency, fetch.host_interval)
         tasks = []
-        for shard in plan_shards(urls, workers, pace, self.config.cluster.shards_per_worker):
+        cluster = self.config.cluster
+        for shard in plan_shards(urls, workers, pace, cluster.shards_per_worker, cluster.max_shard_urls):
             priors: list[Capture] = []
             if index is not None:
                 for url in shard.urls:

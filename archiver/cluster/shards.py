@@ -66,12 +66,18 @@ def group_by_host(urls: Iterable[str]) -> dict[str, list[str]]:
     return groups
 
 
-def plan_shards(urls: Sequence[str], workers: int, pace: Pace, shards_per_worker: int = 4) -> tuple[Shard, ...]:
-    """Shards of whole hosts, at most `workers * shards_per_worker`, balanced by expected time."""
+def plan_shards(
+    urls: Sequence[str], workers: int, pace: Pace, shards_per_worker: int = 4, max_urls: int = 0
+) -> tuple[Shard, ...]:
+    """Shards of whole hosts, `workers * shards_per_worker` of them (more when `max_urls` caps a
+    shard's size: a shard's results travel back in one message), balanced by expected time."""
     groups = group_by_host(urls)
     if not groups:
         return ()
-    count = max(1, min(len(groups), workers * max(1, shards_per_worker)))
+    wanted = workers * max(1, shards_per_worker)
+    if max_urls > 0:
+        wanted = max(wanted, -(-sum(len(g) for g in groups.values()) // max_urls))
+    count = max(1, min(len(groups), wanted))
     times = {host: host_seconds(len(members), pace) for host, members in groups.items()}
     # Longest first; ties by name so the plan is the same on every run of the same list.
     order = sorted(groups, key=lambda h: (-times[h], h))

@@ -92,3 +92,11 @@ def test_nothing_imports_dask_without_a_cluster(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "LOADED []" in done.stdout
+
+
+def test_a_size_cap_makes_more_shards_but_never_splits_a_host() -> None:
+    counts = {"big.test": 900} | {f"small{i}.test": 10 for i in range(100)}
+    shards = plan_shards(urls_for(counts), workers=2, pace=PACE, shards_per_worker=1, max_urls=100)
+    assert len(shards) >= 19
+    assert max(len(s.urls) for s in shards if "big.test" not in s.hosts) <= 200
+    assert next(s for s in shards if "big.test" in s.hosts).hosts == ("big.test",)
