@@ -45,6 +45,10 @@ class DriftVerdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The drift verdicts that mean the page changed (unknown is not a change: it is no answer).
+DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"

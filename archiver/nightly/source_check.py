@@ -33,15 +33,14 @@ from archiver.jsonform import comparison_from_dict
 from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
-from archiver.models import ArchiveVerdict, Capture, CheckResult, Comparison, DriftVerdict, LiveVerdict
+from archiver.models import DRIFTED, ArchiveVerdict, Capture, CheckResult, Comparison, DriftVerdict, LiveVerdict
 from archiver.nightly.archived_copy import KeptCopies, whole_page
 from archiver.nightly.linkstate import LinkCondition, LinkEvent, LinkState, Observation, advance, observation_of
-from archiver.nightly.notify import NewsEvent, NewsItem
+from archiver.nightly.news import NewsEvent, NewsItem
 from archiver.nightly.source_result import SourceResult, is_quiet
 from archiver.nightly.watchlist import WatchEntry, WatchList, citation_of
 from archiver.pipeline.capture import CaptureEngine
 from archiver.pipeline.compare import text_of_capture
-from archiver.report import DRIFTED
 
 _EVENT_NEWS = {
     LinkEvent.NEWLY_FAILING: NewsEvent.NEWLY_FAILING,
