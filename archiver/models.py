@@ -261,6 +261,11 @@ class Comparison:
     quote_in_b: bool | None = None
     reason: str | None = None
 
+    @classmethod
+    def unknown(cls, reason: str | None = None) -> Comparison:
+        """No answer: one side is missing or has nothing to compare, and `reason` says which."""
+        return cls(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
+
     @property
     def excerpt(self) -> str | None:
         if not self.changes:

@@ -255,7 +255,7 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
     """Judge how b differs from a (a: the earlier or archived copy, b: the later or live one)."""
     if a is None or b is None:
         missing = "first" if a is None else "second"
-        return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the {missing} copy is missing")
+        return Comparison.unknown(f"the {missing} copy is missing")
     quote_a, quote_b = _quotes(a, b, expected_quote)
     if a.payload_sha256 is not None and a.payload_sha256 == b.payload_sha256:
         return Comparison(
@@ -263,7 +263,7 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
         )
     if a.text is None or b.text is None:
         which = "first" if a.text is None else "second"
-        return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the {which} copy has no text to compare")
+        return Comparison.unknown(f"the {which} copy has no text to compare")
     use_main = a.main_text is not None and b.main_text is not None
     which = "main text" if use_main else "visible text"
     text_a = comparable_text(a.main_text if use_main and a.main_text is not None else a.text)

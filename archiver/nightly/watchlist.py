@@ -41,7 +41,6 @@ from archiver.models import (
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
     LiveVerdict,
     Overall,
     SourceSpan,
@@ -290,7 +289,7 @@ class WatchList:
         ref = next((r for r in entry.archives if r.uri == doc.get("archive_ref")), None)
         if ref is not None:
             memento = kept_memento(self.index, ref)
-        drift = comparison_from_dict(doc.get("drift")) or Comparison(DriftVerdict.UNKNOWN, None, False, False)
+        drift = comparison_from_dict(doc.get("drift")) or Comparison.unknown()
         event = LinkEvent(row["event"]) if row["event"] else None
         result = CheckResult(
             citation=citation_of(entry),

@@ -107,7 +107,7 @@ def test_results_are_recorded_with_the_state_and_rebuilt(config: Config) -> None
         entry, _ = watch.add("http://example.com/a", label="A")
         assert watch.begin_run("n1", "manual", "manual run", NOW) is True
         assert watch.begin_run("n1", "manual", "manual run", NOW) is False  # resumed
-        drift = Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="no earlier copy to compare")
+        drift = Comparison.unknown("no earlier copy to compare")
         result = CheckResult(citation_of(entry), LiveVerdict.GONE, None, None, ArchiveVerdict.NONE, drift,
                              Overall.WARN, ("The live page is gone (HTTP 404).",))  # fmt: skip
         news = (NewsItem(entry.url, NewsEvent.NEWLY_FAILING, "HTTP 404", "A"),)
