@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from archiver.errors import ConfigError
+from archiver.urls import TRACKING_PARAMS
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -89,6 +90,15 @@ class DriftConfig:
 @dataclass(frozen=True)
 class LiveConfig:
     soft_404_probe: bool = _s(True, "Fetch a random URL in the same directory to detect soft 404s.")
+
+
+@dataclass(frozen=True)
+class UrlsConfig:
+    tracking_params: list[str] = _s(
+        list(TRACKING_PARAMS),
+        "Query parameters that say who shared a link, not which page it is ('utm_*': any utm_ name); "
+        "an archive of the cited URL with them added still captures the cited page.",
+    )
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,7 @@ class Config:
     wayback: WaybackConfig = field(default_factory=WaybackConfig, metadata={"help": "The Wayback Machine."})
     drift: DriftConfig = field(default_factory=DriftConfig, metadata={"help": "Drift thresholds."})
     live: LiveConfig = field(default_factory=LiveConfig, metadata={"help": "Live verdict rules."})
+    urls: UrlsConfig = field(default_factory=UrlsConfig, metadata={"help": "When two URLs are the same page."})
     watch: WatchConfig = field(default_factory=WatchConfig, metadata={"help": "Nightly watch list."})
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig, metadata={"help": "Nightly schedule."})
     notify: NotifyConfig = field(default_factory=NotifyConfig, metadata={"help": "Notifications."})

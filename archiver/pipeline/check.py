@@ -32,6 +32,7 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
+from archiver.judge.archive import with_verdict_for
 from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
@@ -48,7 +49,7 @@ from archiver.models import (
 )
 from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
 from archiver.pipeline.compare import text_of_capture
-from archiver.pipeline.mirror import open_archives, with_verdict_for
+from archiver.pipeline.mirror import open_archives
 
 # Best first: when a citation has several archive links, the report leads with the most useful.
 _ARCHIVE_RANK = [
@@ -220,7 +221,8 @@ class Checker:
         archive_verdict = ArchiveVerdict.NONE
         others: list[str] = []
         if options.archive and citation.archives:
-            mementos = [with_verdict_for(await self.retrieve(ref), citation.url) for ref in citation.archives]
+            tracking = tuple(self.config.urls.tracking_params)
+            mementos = [with_verdict_for(await self.retrieve(ref), citation.url, tracking) for ref in citation.archives]
             mementos.sort(key=lambda m: _ARCHIVE_RANK.index(m.verdict))
             memento, rest = mementos[0], mementos[1:]
             archive_verdict = memento.verdict
