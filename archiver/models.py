@@ -45,6 +45,19 @@ class DriftVerdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+class PageKind(StrEnum):
+    """What a capture (live or archived) shows: only `content` is evidence of what a citation said."""
+
+    CONTENT = "content"
+    NOT_FOUND = "not_found"
+    REMOVED = "removed"
+    LOGIN_WALL = "login_wall"
+    CHALLENGE = "challenge"
+    APP_SHELL = "app_shell"
+    EMPTY = "empty"
+    ERROR_PAGE = "error_page"
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"

@@ -1,0 +1,1 @@
+"""Judging: what a fetch, an archived copy and a pair of them say — pure functions of values."""
