@@ -5,7 +5,8 @@ Every verdict reads this first (issue 10): a captcha page or "页面不存在或
 the first 512 KiB, phrase search only in the title, headings and the text of short pages). Signs
 are weighed by where they stand: 3 = decisive (a wall's header or URL, the title), 2 = strong (the
 status, a heading), 1 = suggestive (the text of a short page, the page's shape). The strongest
-kind wins; ties go by `PRECEDENCE`. A long page stays `content` whatever its nav or text mentions.
+kind wins; ties go by `PRECEDENCE`. An article (long, or with paragraphs of prose) stays `content`
+whatever its title, nav or text mention: phrases are read only on pages that are not articles.
 The tables of phrases and markers are data in `archiver.judge.pagesigns`.
 """
 
@@ -25,7 +26,8 @@ from archiver.models import PageKind
 MAX_CHARS = 512 * 1024
 # Visible-text sizes in UTF-8 bytes (a Chinese character is 3, so the limits mean about the same
 # amount of reading in either language).
-LONG = 8000  # past this a page is an article whatever its title or headings say
+LONG = 12_000  # past this a page is an article whatever its title or headings say
+ARTICLE = 2000  # paragraph (<p>) text past this makes an article too: notices and walls have a line or two
 SHORT = 1500  # below this (nav, header, footer and aside set apart) the body's wording is the page's message
 SCANNED = 3000  # below this the raw markup is scanned for wall markers
 TINY = 600  # below this, with scripts, a page is a shell; a widget alone makes it a challenge
@@ -102,6 +104,7 @@ class _Shape:
     text: str = ""
     text_bytes: int = 0
     core_bytes: int = 0
+    article: bool = False
     script_bytes: int = 0
     external_scripts: int = 0
     scripts: list[str] = field(default_factory=list)
@@ -228,7 +231,7 @@ def _site(host: str | None) -> str:
 def _plain_shape(body: str) -> _Shape:
     text = " ".join(body[: BODY_WINDOW * 4].split())
     size = len(body.encode("utf-8", "replace")) if len(body) < LONG else LONG * 4
-    return _Shape(text=text, text_bytes=size, core_bytes=size)
+    return _Shape(text=text, text_bytes=size, core_bytes=size, article=size >= LONG)
 
 
 def _html_shape(body: str) -> _Shape:
@@ -251,20 +254,22 @@ def _html_shape(body: str) -> _Shape:
     shape.mount_point = tree.css_first(signs.MOUNT_POINTS) is not None
     tree.strip_tags(["script", "style", "noscript", "template", "svg"])
     root = tree.body
-    text = root.text(separator=" ") if root is not None else ""
+    text = " ".join((root.text(separator=" ") if root is not None else "").split())
     shape.text_bytes = len(text.encode("utf-8", "replace"))
-    shape.text = " ".join(text[: BODY_WINDOW * 2].split())
-    if shape.text_bytes < LONG:
-        chrome = sum(len(n.text(separator=" ").encode()) for n in tree.css("nav, header, footer, aside"))
+    shape.text = text[:BODY_WINDOW]
+    shape.core_bytes = shape.text_bytes
+    shape.article = shape.text_bytes >= LONG
+    if not shape.article:
+        shape.article = sum(len(n.text().encode()) for n in tree.css("p")) >= ARTICLE
+    if not shape.article:
+        chrome = sum(len(" ".join(n.text(separator=" ").split()).encode()) for n in tree.css("nav, header, footer, aside"))
         shape.core_bytes = max(0, shape.text_bytes - chrome)
         shape.headings = [" ".join(h.text().split())[:200] for h in tree.css("h1, h2, h3")[:8]]
-    else:
-        shape.core_bytes = shape.text_bytes
     return shape
 
 
 def _phrase_signs(shape: _Shape) -> list[_Sign]:
-    if shape.text_bytes >= LONG:
+    if shape.article:
         return []
     short = shape.core_bytes < SHORT
     found = []
