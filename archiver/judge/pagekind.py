@@ -120,15 +120,20 @@ def classify(page: PageInput) -> PageClass:
     found: list[_Sign] = []
     found += _status_signs(page.status, headers)
     found += _header_signs(headers, page.status)
-    found += _url_signs(page.url, page.requested_url)
     if not body.strip():
+        found += _url_signs(page.url, page.requested_url)
         found.append(_Sign(PageKind.EMPTY, 3 if page.status != 204 else 2, "no body"))
         return _decide(found, None)
     ctype = (page.content_type or headers.get("content-type", "")).split(";", 1)[0].strip().lower()
     shape = _plain_shape(body) if ctype in _PLAIN_TYPES else _html_shape(body)
+    redirected = bool(page.requested_url) and page.requested_url != page.url
+    # An article that happens to live at /passport/… or /404-errors-explained is still an article;
+    # being sent there from the cited URL is what makes the URL a sign.
+    if redirected or not shape.article:
+        found += _url_signs(page.url, page.requested_url)
     found += _phrase_signs(shape)
     redirect = _redirect_target(shape, page.url, headers, page.status)
-    if redirect and signs.LOGIN_PATH.search(redirect) or redirect and _is_login_host(redirect):
+    if redirect and (signs.LOGIN_PATH.search(urlsplit(redirect).path) or _is_login_host(redirect)):
         found.append(_Sign(PageKind.LOGIN_WALL, 3, f"the page only sends the browser to a sign-in page ({redirect})"))
     if shape.text_bytes < SCANNED:
         found += _markup_signs(body, shape, page.status)
@@ -229,8 +234,7 @@ def _site(host: str | None) -> str:
 
 
 def _plain_shape(body: str) -> _Shape:
-    text = " ".join(body[: BODY_WINDOW * 4].split())
-    size = len(body.encode("utf-8", "replace")) if len(body) < LONG else LONG * 4
+    text, size = _visible(body)
     return _Shape(text=text, text_bytes=size, core_bytes=size, article=size >= LONG)
 
 

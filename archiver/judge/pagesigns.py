@@ -74,7 +74,6 @@ BARE: Mapping[PageKind, re.Pattern[str]] = {
 WALL_MARKERS: tuple[tuple[str, str], ...] = (
     ("_cf_chl_opt", "Cloudflare challenge script"),
     ("orchestrate/chl_page", "Cloudflare challenge script"),
-    ("challenges.cloudflare.com/turnstile", "Cloudflare Turnstile widget"),
     ("captcha-delivery.com", "DataDome captcha"),
     ("px-captcha", "PerimeterX captcha"),
     ("_pxappid", "PerimeterX block script"),
@@ -83,13 +82,14 @@ WALL_MARKERS: tuple[tuple[str, str], ...] = (
     ("nc_1_n1z", "Alibaba noCaptcha slider"),
     ("wappoc_appmsgcaptcha", "WeChat captcha"),
     ("wappass.baidu.com/static/captcha", "Baidu captcha"),
-    ("secsdk/captcha", "ByteDance captcha"),
-    ("turing.captcha.qcloud.com", "Tencent captcha"),
     ("$_ts.nsd", "瑞数-style dynamic script"),
-    ("static.geetest.com", "GeeTest captcha"),
 )
 # Captcha widgets that also sit in ordinary comment and login forms: a sign only on a tiny page.
 WIDGET_MARKERS: tuple[tuple[str, str], ...] = (
+    ("challenges.cloudflare.com/turnstile", "Cloudflare Turnstile widget"),
+    ("secsdk/captcha", "ByteDance captcha"),
+    ("turing.captcha.qcloud.com", "Tencent captcha"),
+    ("static.geetest.com", "GeeTest captcha"),
     ("h-captcha", "hCaptcha widget"),
     ("g-recaptcha", "reCAPTCHA widget"),
     ("recaptcha/api.js", "reCAPTCHA widget"),
