@@ -32,8 +32,9 @@ SHORT = 1500  # below this (nav, header, footer and aside set apart) the body's 
 SCANNED = 3000  # below this the raw markup is scanned for wall markers
 TINY = 600  # below this, with scripts, a page is a shell; a widget alone makes it a challenge
 BARELY = 64  # below this, without scripts, a page is empty
-SCRIPT_HEAVY = 1500  # bytes of inline script (or external scripts at 1000 each) that make a shell
+SCRIPT_HEAVY = 200  # bytes of inline script (external scripts count 1000 each) that can build a page
 BODY_WINDOW = 4000  # characters of a short page's text that phrases are looked for in
+TOPIC_SLACK = 12  # characters a title part may add to a phrase and still be the page's message
 
 # Ties between equally strong signs: a wall hides everything behind it, a removal notice is more
 # specific than "not found", and the structural kinds are what is left when nothing speaks.
@@ -93,6 +94,7 @@ class _Sign:
     kind: PageKind
     weight: int
     evidence: str
+    span: int = 0  # characters of the phrase matched, for a title's
 
 
 @dataclass
@@ -137,7 +139,7 @@ def classify(page: PageInput) -> PageClass:
         found.append(_Sign(PageKind.LOGIN_WALL, 3, f"the page only sends the browser to a sign-in page ({redirect})"))
     if shape.text_bytes < SCANNED:
         found += _markup_signs(body, shape, page.status)
-    found += _shape_signs(shape)
+    found += _shape_signs(shape, redirect)
     if any(s.kind is PageKind.CHALLENGE for s in found):
         found += _cookie_signs(headers)
     return _decide(found, redirect)
@@ -183,8 +185,9 @@ def _status_signs(status: int | None, headers: Mapping[str, str]) -> list[_Sign]
 
 def _header_signs(headers: Mapping[str, str], status: int | None) -> list[_Sign]:
     found = []
-    if headers.get("cf-mitigated", "").strip().lower() == "challenge":
-        found.append(_Sign(PageKind.CHALLENGE, 3, "header cf-mitigated: challenge (Cloudflare)"))
+    for name, value in signs.CHALLENGE_HEADERS:
+        if headers.get(name, "").strip().lower() == value:
+            found.append(_Sign(PageKind.CHALLENGE, 3, f"header {name}: {value}"))
     if "x-datadome" in headers and status in signs.REFUSING_STATUSES:
         found.append(_Sign(PageKind.CHALLENGE, 3, f"HTTP {status} with an x-datadome header (DataDome)"))
     return found
@@ -306,21 +309,46 @@ def _phrase_signs(shape: _Shape) -> list[_Sign]:
     if shape.article:
         return []
     short = shape.core_bytes < SHORT
-    found = []
-    places: list[tuple[str, str, int, bool]] = [("title", shape.title, 3, short)]
-    places += [("heading", h, 2, short) for h in shape.headings]
+    found, topics = _title_signs(shape.title, short)
+    for heading in shape.headings:
+        # An h1 that repeats a title part naming its topic ("nginx 502 Bad Gateway with gunicorn") is not a notice.
+        if heading and not any(topic in heading or heading in topic for topic in topics):
+            found += _matches("heading", heading, 2, short)
     if short:
-        places.append(("text", shape.text[:BODY_WINDOW], 1, False))
-    for where, text, weight, bare_counts in places:
-        if not text:
-            continue
-        for kind, pattern in signs.SPECIFIC.items():
+        text = shape.text
+        for topic in topics:
+            text = text.replace(topic, " ")
+        found += _matches("text", text, 1, False)
+    return found
+
+
+def _title_signs(title: str, short: bool) -> tuple[list[_Sign], list[str]]:
+    """Signs from the parts of the title, and the parts that only name a topic.
+
+    A notice's title is the phrase and little else ("404 页面不存在 - 人民网"); a part that wraps the
+    phrase in many more words ("Page not found after deploy · Issue #482") names what a page is about.
+    """
+    found, topics = [], []
+    for part in signs.TITLE_SEPARATORS.split(title):
+        for sign in _matches("title", part, 3, short):
+            if sign.weight and len(part) - sign.span > TOPIC_SLACK:
+                topics.append(part)
+            else:
+                found.append(sign)
+    return found, topics
+
+
+def _matches(where: str, text: str, weight: int, bare_counts: bool) -> list[_Sign]:
+    found = []
+    for kind, pattern in signs.SPECIFIC.items():
+        if hit := pattern.search(text):
+            evidence = f"{where} says '{_quote(text, hit.start(), hit.end())}'"
+            found.append(_Sign(kind, weight, evidence, hit.end() - hit.start()))
+    if bare_counts:
+        for kind, pattern in signs.BARE.items():
             if hit := pattern.search(text):
-                found.append(_Sign(kind, weight, f"{where} says '{_quote(text, hit.start(), hit.end())}'"))
-        if bare_counts:
-            for kind, pattern in signs.BARE.items():
-                if hit := pattern.search(text):
-                    found.append(_Sign(kind, weight - 1, f"{where} of a short page says '{_quote(text, 0, 0)}'"))
+                evidence = f"{where} of a short page says '{_quote(text, 0, 0)}'"
+                found.append(_Sign(kind, weight - 1, evidence, hit.end() - hit.start()))
     return found
 
 
@@ -361,11 +389,12 @@ def _markup_signs(body: str, shape: _Shape, status: int | None) -> list[_Sign]:
     return found
 
 
-def _shape_signs(shape: _Shape) -> list[_Sign]:
+def _shape_signs(shape: _Shape, redirect: str | None) -> list[_Sign]:
     scripts = shape.script_bytes + 1000 * shape.external_scripts
     if shape.text_bytes < TINY and signs.NEEDS_SCRIPT.search(shape.noscript):
         return [_Sign(PageKind.APP_SHELL, 2, f"noscript says '{shape.noscript[:80]}'")]
-    if shape.text_bytes < TINY and (scripts >= SCRIPT_HEAVY or (shape.mount_point and scripts)):
+    # A page whose script only sends the browser elsewhere is a redirect stub (empty), not a shell.
+    if redirect is None and shape.text_bytes < TINY and (scripts >= SCRIPT_HEAVY or (shape.mount_point and scripts)):
         return [
             _Sign(
                 PageKind.APP_SHELL,

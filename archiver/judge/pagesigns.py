@@ -22,13 +22,16 @@ _REMOVED = (
     r"|(?<!or )(?<!may )(?<!might )(?<!could )(?:has|have) been (?:removed|deleted|taken down)"
     r"|(?:was|been) (?:removed|deleted) by|removed by (?:the )?moderators?|account (?:has been )?suspended"
     r"|no longer available|content is not available"
+    r"|现已无法查看|已被(?:封禁|屏蔽|冻结)|(?:账号|帐号)已注销|已失效|视频不见了"
 )
 _NOT_FOUND = (
     r"page (?:was )?not found|page (?:cannot|can.t|could not|couldn.t) be found|404 not found|\b404\b.{0,12}\berror\b"
     r"|not the web page you are looking for|file not found|nothing (?:was )?found|nothing matched your search"
     r"|can.t find (?:what you|the page|that page)|lost this page|doesn.t exist|does not exist|nosuchkey"
     r"|页面不存在|页面未找到|网页不存在|内容不存在|文章不存在|不存在或已(?:被)?删除|访问的(?:页面|网页|内容)不存在"
-    r"|找不到(?:该|此|您|你)?(?:要访问的|请求的)?(?:页面|网页)|没有知识存在的荒原|页面走丢"
+    r"|找不到(?:该|此|您|你)?(?:要访问的|请求的)?(?:页面|网页)|没有知识存在的荒原|页面走丢|页面没有找到|页面找不到"
+    r"|(?:page|file|url|resource)[^.]{0,30}(?:could not|cannot|can.t|couldn.t) be found"
+    r"|(?:couldn.t|could not|can.t|cannot) find (?:that|the|this) page"
 )
 _LOGIN = (
     r"sina visitor system|\blog ?in to\b|\bsign ?in to\b|log into|\blog ?in\s*[•|·–-]|[•|·–-]\s*log ?in\s*$"
@@ -36,11 +39,12 @@ _LOGIN = (
     r"|subscribe to (?:continue|read|unlock)|continue reading your article|create (?:your|a) free account"
     r"|available to (?:[\w-]+ )?members only|member-only story|authorization required|subscribers? only"
     r"|登录(?:百度|知乎|微博|新浪)?(?:帐号|账号)|登录知乎|登录后(?:查看|继续|阅读|可见|才能)|登录.{0,4}(?:查看|阅读)全文"
-    r"|请(?:先)?登录|扫码登录"
+    r"|登录后|sign up to (?:read|see|view|continue)"
 )
 _CHALLENGE = (
     r"just a moment(?:\.\.\.|…)|attention required!? \| cloudflare|checking (?:your browser|if the site connection)"
-    r"|verify (?:that )?you are (?:a )?human|verify you.re not a robot|confirm you are\s*a human|are you a robot"
+    r"|verify(?:ing)? (?:that )?you(?:r browser| are (?:a )?human)|verify you.re not a robot|human verification"
+    r"|security checkpoint|incapsula incident|confirm you are\s*a human|are you a robot"
     r"|review the security of your connection|unusual traffic|you have been blocked|access to this page has been denied"
     r"|access denied|request has been blocked|enable js and disable any ad blocker|whoa there, pardner"
     r"|环境异常|安全验证|滑动验证|滑块|验证码拦截|验证码中间页|人机验证|网络环境存在异常|访问(?:请求)?(?:被拦截|触发了安全)"
@@ -50,6 +54,8 @@ _ERROR = (
     r"|error establishing a database connection|whoops, looks like something went wrong|connection timed out"
     r"|temporarily unable to service your request|the service is unavailable|can.t connect to mysql"
     r"|http status 50\d|服务器(?:错误|出错|内部错误|繁忙)|数据库(?:连接)?(?:失败|错误|出错)|系统(?:错误|繁忙)"
+    r"|something went wrong|an error occurred|application error|under maintenance|down for maintenance"
+    r"|(?:系统|网站|服务器)(?:正在)?(?:进行)?(?:升级)?维护|维护中|出错了"
 )
 
 SPECIFIC: Mapping[PageKind, re.Pattern[str]] = {
@@ -60,9 +66,9 @@ SPECIFIC: Mapping[PageKind, re.Pattern[str]] = {
     PageKind.ERROR_PAGE: re.compile(_ERROR, _I),
 }
 BARE: Mapping[PageKind, re.Pattern[str]] = {
-    PageKind.LOGIN_WALL: re.compile(r"^\W*(?:登录|登入|登录/注册|log ?in|sign ?in|login|sign up)\W*$", _I),
+    PageKind.LOGIN_WALL: re.compile(r"^\W*(?:请?登录|登入|登录/注册|log ?in|sign ?in|login|sign up)\W*$", _I),
     PageKind.REMOVED: re.compile(r"\[removed\]|\[deleted\]|已删除", _I),
-    PageKind.NOT_FOUND: re.compile(r"(?<!\d)404(?!\d)|not found|找不到|出错啦", _I),
+    PageKind.NOT_FOUND: re.compile(r"(?<!\d)404(?!\d)|not found|找不到", _I),
     PageKind.ERROR_PAGE: re.compile(r"(?<!\d)50[0-4](?!\d)|server error|runtime error|database error|系统错误", _I),
     PageKind.CHALLENGE: re.compile(r"^\W*(?:blocked|forbidden|captcha|验证码)\W*$", _I),
 }
@@ -83,6 +89,8 @@ WALL_MARKERS: tuple[tuple[str, str], ...] = (
     ("wappoc_appmsgcaptcha", "WeChat captcha"),
     ("wappass.baidu.com/static/captcha", "Baidu captcha"),
     ("$_ts.nsd", "瑞数-style dynamic script"),
+    ("_incapsula_resource", "Imperva Incapsula block"),
+    ("captcha-sdk.awswaf.com", "AWS WAF captcha"),
 )
 # Captcha widgets that also sit in ordinary comment and login forms: a sign only on a tiny page.
 WIDGET_MARKERS: tuple[tuple[str, str], ...] = (
@@ -105,9 +113,20 @@ WALL_COOKIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^_px\w*$"), "PerimeterX"),
     (re.compile(r"^datadome$"), "DataDome"),
     (re.compile(r"^x5sec$"), "Alibaba x5sec"),
+    (re.compile(r"^(?:visid_incap_|incap_ses_)\w+$"), "Imperva Incapsula"),
     # 瑞数's cookie pair: a random 13+ character name ending in S (set by the server) or T (by its script).
     (re.compile(r"^(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{13,}[ST]$"), "瑞数-style"),
 )
+
+# Headers with which a CDN or WAF says it answered with a challenge instead of the page.
+CHALLENGE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("cf-mitigated", "challenge"),
+    ("x-vercel-mitigated", "challenge"),
+    ("x-amzn-waf-action", "captcha"),
+    ("x-amzn-waf-action", "challenge"),
+)
+# Separators between the parts of a title ("Page not found · GitHub", "404 页面不存在 - 人民网").
+TITLE_SEPARATORS = re.compile(r"\s+[-|·•–—/:]\s+|\s*[|｜_]\s*|\s+[·•]\s*")
 
 # Final URLs that are a sign-in page, and URLs of challenge interstitials.
 LOGIN_HOST_LABELS = frozenset({"passport", "login", "sso", "signin", "auth", "accounts"})
