@@ -1,39 +1,32 @@
 """What a captured page is: its own content, or a wall, a notice, a shell, an error or nothing.
 
-Every verdict reads this first (issue 10): a captcha page or "页面不存在或已被删除" answered with
-200 is not evidence of what a citation said. `classify` is pure and cheap (one parse of at most
-the first 512 KiB, phrase search only in the title, headings and the text of short pages). Signs
-are weighed by where they stand: 3 = decisive (a wall's header or URL, the title), 2 = strong (the
-status, a heading), 1 = suggestive (the text of a short page, the page's shape). The strongest
-kind wins; ties go by `PRECEDENCE`. An article (long, or with paragraphs of prose) stays `content`
-whatever its title, nav or text mention: phrases are read only on pages that are not articles.
-The tables of phrases and markers are data in `archiver.judge.pagesigns`.
+Every verdict reads this first (issue 10): a captcha page or "页面不存在或已被删除" served with 200 is
+not evidence of what a citation said. Signs are weighed by where they stand: 3 = decisive (a wall's
+header or URL, the title), 2 = strong (the status, a heading), 1 = suggestive (a short page's text,
+its shape); the strongest kind wins, ties go by `PRECEDENCE`. An article (long, or with paragraphs
+of prose) is `content` whatever its title or nav mention. Pure and cheap: one parse of at most
+512 KiB (`judge.pageshape`); the phrase and marker tables are data (`judge.pagesigns`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
-
 from archiver.judge import pagesigns as signs
+from archiver.judge.pageshape import TINY, PageShape, html_shape, plain_shape
 from archiver.models import PageKind
 
 # Only the head of a huge body is read: walls and notices are small, and an article is an
 # article long before its 512th KiB.
 MAX_CHARS = 512 * 1024
-# Visible-text sizes in UTF-8 bytes (a Chinese character is 3, so the limits mean about the same
-# amount of reading in either language).
-LONG = 12_000  # past this a page is an article whatever its title or headings say
-ARTICLE = 2000  # paragraph (<p>) text past this makes an article too: notices and walls have a line or two
+# Visible-text sizes in UTF-8 bytes, as in `judge.pageshape`.
 SHORT = 1500  # below this (nav, header, footer and aside set apart) the body's wording is the page's message
 SCANNED = 3000  # below this the raw markup is scanned for wall markers
-TINY = 600  # below this, with scripts, a page is a shell; a widget alone makes it a challenge
+MARKUP_WINDOW = 32 * 1024  # characters of markup scanned
 BARELY = 64  # below this, without scripts, a page is empty
 SCRIPT_HEAVY = 200  # bytes of inline script (external scripts count 1000 each) that can build a page
-BODY_WINDOW = 4000  # characters of a short page's text that phrases are looked for in
 TOPIC_SLACK = 12  # characters a title part may add to a phrase and still be the page's message
 
 # Ties between equally strong signs: a wall hides everything behind it, a removal notice is more
@@ -97,24 +90,6 @@ class _Sign:
     span: int = 0  # characters of the phrase matched, for a title's
 
 
-@dataclass
-class _Shape:
-    """What one parse tells: the parts of the page that signs are looked for in."""
-
-    title: str = ""
-    headings: list[str] = field(default_factory=list)
-    text: str = ""
-    text_bytes: int = 0
-    core_bytes: int = 0
-    article: bool = False
-    script_bytes: int = 0
-    external_scripts: int = 0
-    scripts: list[str] = field(default_factory=list)
-    noscript: str = ""
-    mount_point: bool = False
-    refresh: str | None = None
-
-
 def classify(page: PageInput) -> PageClass:
     """Read what kind of page `page` is; see the module docstring for how signs are weighed."""
     headers = _lower_headers(page.headers)
@@ -127,7 +102,7 @@ def classify(page: PageInput) -> PageClass:
         found.append(_Sign(PageKind.EMPTY, 3 if page.status != 204 else 2, "no body"))
         return _decide(found, None)
     ctype = (page.content_type or headers.get("content-type", "")).split(";", 1)[0].strip().lower()
-    shape = _plain_shape(body) if ctype in _PLAIN_TYPES else _html_shape(body)
+    shape = plain_shape(body) if ctype in _PLAIN_TYPES else html_shape(body)
     redirected = bool(page.requested_url) and page.requested_url != page.url
     # An article that happens to live at /passport/… or /404-errors-explained is still an article;
     # being sent there from the cited URL is what makes the URL a sign.
@@ -236,76 +211,7 @@ def _site(host: str | None) -> str:
     return ".".join((host or "").removeprefix("www.").split(".")[-3:])
 
 
-def _plain_shape(body: str) -> _Shape:
-    text, size = _visible(body)
-    return _Shape(text=text, text_bytes=size, core_bytes=size, article=size >= LONG)
-
-
-def _html_shape(body: str) -> _Shape:
-    tree = LexborHTMLParser(body)
-    shape = _Shape()
-    hidden = 0  # characters of script, style and noscript, which a page's text() includes
-    noscript = []
-    for node in tree.css("title, meta[http-equiv], script, noscript, style"):
-        tag = node.tag
-        if tag == "title" and not shape.title:
-            shape.title = " ".join(node.text().split())
-        elif tag == "meta":
-            if (node.attributes.get("http-equiv") or "").lower() == "refresh":
-                shape.refresh = node.attributes.get("content") or ""
-        elif tag == "script" and node.attributes.get("src"):
-            shape.external_scripts += 1
-        else:
-            code = node.text()
-            hidden += len(code)
-            if tag == "script":
-                shape.script_bytes += len(code)
-                if len(shape.scripts) < 8:
-                    shape.scripts.append(code[:20_000])
-            elif tag == "noscript":
-                noscript.append(code)
-    shape.noscript = " ".join(" ".join(noscript).split())[:1000]
-    root = tree.body
-    raw = root.text(separator=" ") if root is not None else ""
-    # Most captures are articles: when the text is plainly long even counting every script and
-    # style as part of it, the second pass (strip those, take the text again) is skipped.
-    if len(raw) - raw.count(" ") - raw.count("\n") - hidden >= LONG:
-        shape.text_bytes = shape.core_bytes = len(raw) - hidden
-        shape.article = True
-        return shape
-    tree.strip_tags(["script", "style", "noscript", "template", "svg"])
-    shape.text, shape.text_bytes = _visible(root.text(separator=" ") if root is not None else "")
-    if shape.text_bytes < TINY:
-        shape.mount_point = tree.css_first(signs.MOUNT_POINTS) is not None
-    shape.core_bytes = shape.text_bytes
-    shape.article = shape.text_bytes >= LONG
-    if not shape.article:
-        shape.article = sum(len(n.text().encode()) for n in tree.css("p")) >= ARTICLE
-    if not shape.article:
-        chrome = sum(
-            len(" ".join(n.text(separator=" ").split()).encode()) for n in tree.css("nav, header, footer, aside")
-        )
-        shape.core_bytes = max(0, shape.text_bytes - chrome)
-        shape.headings = [" ".join(h.text().split())[:200] for h in tree.css("h1, h2, h3")[:8]]
-    return shape
-
-
-def _visible(raw: str) -> tuple[str, int]:
-    """The start of the text with whitespace collapsed (none for an article), and its size in UTF-8 bytes.
-
-    Collapsing 100 KB of text costs more than the rest of `classify`, so a big text is measured
-    by counting what is not a separator instead; only whether it passes `LONG` hangs on the figure.
-    """
-    if len(raw) > 4 * LONG:
-        # Characters other than the separators: a lower bound of the UTF-8 size, enough to pass LONG.
-        size = len(raw) - raw.count(" ") - raw.count("\n")
-        if size >= LONG:
-            return "", size  # an article: its wording is never read
-    text = " ".join(raw.split())
-    return text[:BODY_WINDOW], len(text.encode("utf-8", "replace"))
-
-
-def _phrase_signs(shape: _Shape) -> list[_Sign]:
+def _phrase_signs(shape: PageShape) -> list[_Sign]:
     if shape.article:
         return []
     short = shape.core_bytes < SHORT
@@ -341,7 +247,9 @@ def _title_signs(title: str, short: bool) -> tuple[list[_Sign], list[str]]:
 def _matches(where: str, text: str, weight: int, bare_counts: bool) -> list[_Sign]:
     found = []
     for kind, pattern in signs.SPECIFIC.items():
-        if hit := pattern.search(text):
+        # A phrase in quotation marks is mentioned, not said: 'the link now gives a "Page not found" screen'.
+        hit = next((m for m in pattern.finditer(text) if not _quoted(text, m.start(), m.end())), None)
+        if hit:
             evidence = f"{where} says '{_quote(text, hit.start(), hit.end())}'"
             found.append(_Sign(kind, weight, evidence, hit.end() - hit.start()))
     if bare_counts:
@@ -350,6 +258,17 @@ def _matches(where: str, text: str, weight: int, bare_counts: bool) -> list[_Sig
                 evidence = f"{where} of a short page says '{_quote(text, 0, 0)}'"
                 found.append(_Sign(kind, weight - 1, evidence, hit.end() - hit.start()))
     return found
+
+
+def _quoted(text: str, start: int, end: int) -> bool:
+    before, after = text[max(0, start - 30) : start], text[end : end + 30]
+    for mark, close in signs.QUOTE_MARKS:
+        if mark == close:
+            if before.count(mark) % 2 and mark in after:
+                return True
+        elif before.rfind(mark) > before.rfind(close) and close in after:
+            return True
+    return False
 
 
 def _quote(text: str, start: int, end: int) -> str:
@@ -366,8 +285,10 @@ def _quote(text: str, start: int, end: int) -> str:
     return snippet.strip()
 
 
-def _markup_signs(body: str, shape: _Shape, status: int | None) -> list[_Sign]:
-    raw = body[:262_144].lower()
+def _markup_signs(body: str, shape: PageShape, status: int | None) -> list[_Sign]:
+    # Walls are small pages: their markers sit in the first few KiB, so only the first 32 KiB are searched
+    # (an app shell's megabyte of state would otherwise cost more than the whole parse).
+    raw = body[:MARKUP_WINDOW]
     found = []
     for marker, what in signs.WALL_MARKERS:
         if marker in raw:
@@ -389,7 +310,7 @@ def _markup_signs(body: str, shape: _Shape, status: int | None) -> list[_Sign]:
     return found
 
 
-def _shape_signs(shape: _Shape, redirect: str | None) -> list[_Sign]:
+def _shape_signs(shape: PageShape, redirect: str | None) -> list[_Sign]:
     scripts = shape.script_bytes + 1000 * shape.external_scripts
     if shape.text_bytes < TINY and signs.NEEDS_SCRIPT.search(shape.noscript):
         return [_Sign(PageKind.APP_SHELL, 2, f"noscript says '{shape.noscript[:80]}'")]
@@ -407,7 +328,7 @@ def _shape_signs(shape: _Shape, redirect: str | None) -> list[_Sign]:
     return []
 
 
-def _redirect_target(shape: _Shape, url: str, headers: Mapping[str, str], status: int | None) -> str | None:
+def _redirect_target(shape: PageShape, url: str, headers: Mapping[str, str], status: int | None) -> str | None:
     """Where the page sends the browser, when sending it on is all the page does."""
     target: str | None = None
     if status is not None and 300 <= status < 400 and headers.get("location"):
@@ -416,7 +337,7 @@ def _redirect_target(shape: _Shape, url: str, headers: Mapping[str, str], status
         if shape.refresh is not None and (hit := signs.META_REFRESH_URL.match(shape.refresh)):
             target = hit.group("url")
         for code in shape.scripts if target is None else ():
-            if hit := signs.JS_REDIRECT.search(code):
+            if "location" in code and (hit := signs.JS_REDIRECT.search(code, 0, 4096)):
                 target = hit.group("a") or hit.group("b")
                 break
     return urljoin(url, target) if target else None

@@ -22,7 +22,8 @@ _REMOVED = (
     r"|(?<!or )(?<!may )(?<!might )(?<!could )(?:has|have) been (?:removed|deleted|taken down)"
     r"|(?:was|been) (?:removed|deleted) by|removed by (?:the )?moderators?|account (?:has been )?suspended"
     r"|no longer available|content is not available"
-    r"|现已无法查看|已被(?:封禁|屏蔽|冻结)|(?:账号|帐号)已注销|已失效|视频不见了"
+    r"|现已无法查看|已被(?:封禁|屏蔽|冻结)|(?:账号|帐号)已注销|已失效|视频不见了|(?:无法|不予)显示"
+    r"|(?:been )?withheld in|account withheld|tweet withheld"
 )
 _NOT_FOUND = (
     r"page (?:was )?not found|page (?:cannot|can.t|could not|couldn.t) be found|404 not found|\b404\b.{0,12}\berror\b"
@@ -31,7 +32,7 @@ _NOT_FOUND = (
     r"|页面不存在|页面未找到|网页不存在|内容不存在|文章不存在|不存在或已(?:被)?删除|访问的(?:页面|网页|内容)不存在"
     r"|找不到(?:该|此|您|你)?(?:要访问的|请求的)?(?:页面|网页)|没有知识存在的荒原|页面走丢|页面没有找到|页面找不到"
     r"|(?:page|file|url|resource)[^.]{0,30}(?:could not|cannot|can.t|couldn.t) be found"
-    r"|(?:couldn.t|could not|can.t|cannot) find (?:that|the|this) page"
+    r"|(?:couldn.t|could not|can.t|cannot) find (?:that|the|this) page|(?:页面|网页)\S{0,3}不在了"
 )
 _LOGIN = (
     r"sina visitor system|\blog ?in to\b|\bsign ?in to\b|log into|\blog ?in\s*[•|·–-]|[•|·–-]\s*log ?in\s*$"
@@ -39,12 +40,16 @@ _LOGIN = (
     r"|subscribe to (?:continue|read|unlock)|continue reading your article|create (?:your|a) free account"
     r"|available to (?:[\w-]+ )?members only|member-only story|authorization required|subscribers? only"
     r"|登录(?:百度|知乎|微博|新浪)?(?:帐号|账号)|登录知乎|登录后(?:查看|继续|阅读|可见|才能)|登录.{0,4}(?:查看|阅读)全文"
-    r"|登录后|sign up to (?:read|see|view|continue)"
+    r"|登录后|sign up to (?:read|see|view|continue)|(?:订阅|付费|购买|开通会员)后|已是(?:订阅|付费)用户|付费阅读"
+    r"|access through your institution|buy or subscribe|purchase (?:this )?article"
+    # "Open it in the app" walls ask for the same thing: an account in the platform's client.
+    r"|请在.{0,6}(?:客户端|app)\S{0,2}打开|open (?:this link |it )?in the [\w ]{0,12}app\b"
 )
 _CHALLENGE = (
     r"just a moment(?:\.\.\.|…)|attention required!? \| cloudflare|checking (?:your browser|if the site connection)"
     r"|verify(?:ing)? (?:that )?you(?:r browser| are (?:a )?human)|verify you.re not a robot|human verification"
-    r"|security checkpoint|incapsula incident|confirm you are\s*a human|are you a robot"
+    r"|security checkpoint|incapsula incident|网站防火墙|已被\S{0,10}拦截|(?:不合法|非法)参数"
+    r"|confirm you are\s*a human|are you a robot"
     r"|review the security of your connection|unusual traffic|you have been blocked|access to this page has been denied"
     r"|access denied|request has been blocked|enable js and disable any ad blocker|whoa there, pardner"
     r"|环境异常|安全验证|滑动验证|滑块|验证码拦截|验证码中间页|人机验证|网络环境存在异常|访问(?:请求)?(?:被拦截|触发了安全)"
@@ -56,6 +61,7 @@ _ERROR = (
     r"|http status 50\d|服务器(?:错误|出错|内部错误|繁忙)|数据库(?:连接)?(?:失败|错误|出错)|系统(?:错误|繁忙)"
     r"|something went wrong|an error occurred|application error|under maintenance|down for maintenance"
     r"|(?:系统|网站|服务器)(?:正在)?(?:进行)?(?:升级)?维护|维护中|出错了"
+    r"|fatal error|uncaught (?:error|exception)|stack trace:|traceback \(most recent call last\)"
 )
 
 SPECIFIC: Mapping[PageKind, re.Pattern[str]] = {
@@ -73,7 +79,7 @@ BARE: Mapping[PageKind, re.Pattern[str]] = {
     PageKind.CHALLENGE: re.compile(r"^\W*(?:blocked|forbidden|captcha|验证码)\W*$", _I),
 }
 
-# Markup that only bot walls carry (lowercased substrings of the raw page): on a page that is not
+# Markup that only bot walls carry (exact substrings of the raw page, as the vendors spell them): on a page that is not
 # long, one of these is a challenge whatever the status. Cloudflare's bot-fight script
 # (/cdn-cgi/challenge-platform/scripts/jsd/) rides on ordinary pages, so only its challenge-page
 # variables count.
@@ -82,14 +88,14 @@ WALL_MARKERS: tuple[tuple[str, str], ...] = (
     ("orchestrate/chl_page", "Cloudflare challenge script"),
     ("captcha-delivery.com", "DataDome captcha"),
     ("px-captcha", "PerimeterX captcha"),
-    ("_pxappid", "PerimeterX block script"),
+    ("_pxAppId", "PerimeterX block script"),
     ("_____tmd_____", "Alibaba x5sec punish page"),
     ("acw_sc__v2", "Alibaba Cloud WAF cookie challenge"),
     ("nc_1_n1z", "Alibaba noCaptcha slider"),
     ("wappoc_appmsgcaptcha", "WeChat captcha"),
     ("wappass.baidu.com/static/captcha", "Baidu captcha"),
     ("$_ts.nsd", "瑞数-style dynamic script"),
-    ("_incapsula_resource", "Imperva Incapsula block"),
+    ("_Incapsula_Resource", "Imperva Incapsula block"),
     ("captcha-sdk.awswaf.com", "AWS WAF captcha"),
 )
 # Captcha widgets that also sit in ordinary comment and login forms: a sign only on a tiny page.
@@ -127,6 +133,8 @@ CHALLENGE_HEADERS: tuple[tuple[str, str], ...] = (
 )
 # Separators between the parts of a title ("Page not found · GitHub", "404 页面不存在 - 人民网").
 TITLE_SEPARATORS = re.compile(r"\s+[-|·•–—/:]\s+|\s*[|｜_]\s*|\s+[·•]\s*")
+
+QUOTE_MARKS: tuple[tuple[str, str], ...] = (('"', '"'), ("“", "”"), ("‘", "’"), ("「", "」"), ("『", "』"))
 
 # Final URLs that are a sign-in page, and URLs of challenge interstitials.
 LOGIN_HOST_LABELS = frozenset({"passport", "login", "sso", "signin", "auth", "accounts"})
