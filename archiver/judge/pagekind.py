@@ -40,6 +40,7 @@ PRECEDENCE: tuple[PageKind, ...] = (
     PageKind.APP_SHELL,
     PageKind.EMPTY,
 )
+_RANK = {kind: i for i, kind in enumerate(PRECEDENCE)}
 _NOUN: Mapping[PageKind, str] = {
     PageKind.CONTENT: "the page's own content",
     PageKind.NOT_FOUND: "a not-found page",
@@ -99,7 +100,7 @@ def classify(page: PageInput) -> PageClass:
     found += _header_signs(headers, page.status)
     if not body.strip():
         found += _url_signs(page.url, page.requested_url)
-        found.append(_Sign(PageKind.EMPTY, 3 if page.status != 204 else 2, "no body"))
+        found.append(_Sign(PageKind.EMPTY, 3, "no body"))
         return _decide(found, None)
     ctype = (page.content_type or headers.get("content-type", "")).split(";", 1)[0].strip().lower()
     shape = plain_shape(body) if ctype in _PLAIN_TYPES else html_shape(body)
@@ -123,8 +124,7 @@ def classify(page: PageInput) -> PageClass:
 def _decide(found: list[_Sign], redirect: str | None) -> PageClass:
     if not found:
         return PageClass(PageKind.CONTENT, (), redirect)
-    rank = {kind: i for i, kind in enumerate(PRECEDENCE)}
-    best = max(found, key=lambda s: (s.weight, -rank[s.kind])).kind
+    best = max(found, key=lambda s: (s.weight, -_RANK[s.kind])).kind
     ordered = sorted((s for s in found if s.kind is best), key=lambda s: -s.weight)
     evidence = tuple(dict.fromkeys(s.evidence for s in ordered))
     return PageClass(best, evidence, redirect)
@@ -302,9 +302,8 @@ def _markup_signs(body: str, shape: PageShape, status: int | None) -> list[_Sign
     if shape.text_bytes < TINY and (shape.script_bytes > 300 or shape.external_scripts):
         code = "\n".join(shape.scripts)
         if status in signs.SCRIPT_WALL_STATUSES:
-            found.append(
-                _Sign(PageKind.CHALLENGE, 3, f"HTTP {status} with cookie-setting script and no text (瑞数-style wall)")
-            )
+            wall = f"HTTP {status} with only obfuscated script, no text (瑞数-style cookie wall)"
+            found.append(_Sign(PageKind.CHALLENGE, 3, wall))
         elif "document.cookie" in code and "reload" in code:
             found.append(_Sign(PageKind.CHALLENGE, 2, "a script that sets a cookie and reloads (cookie challenge)"))
     return found

@@ -148,3 +148,30 @@ def test_nothing_is_empty(html: str | None) -> None:
     got = classify(PageInput(html=html, status=200, url="https://example.org/x"))
     assert got.kind is PageKind.EMPTY
     assert got.evidence
+
+
+def test_a_title_part_that_names_a_topic_is_not_a_notice() -> None:
+    html = (
+        "<html><head><title>Page not found after deploy · Issue #482 · org/site · GitHub</title></head><body>"
+        "<h1>Page not found after deploy #482</h1><p>After deploying v2.3 every page shows a 404.</p>"
+        "<p>Set basePath in the config and redeploy; that fixed it for us.</p></body></html>"
+    )
+    assert classify(PageInput(html=html, status=200, url="https://github.com/org/site/issues/482")).kind is (
+        PageKind.CONTENT
+    )
+    notice = "<html><head><title>Page not found · GitHub</title></head><body><p>Not here.</p></body></html>"
+    assert classify(PageInput(html=notice, status=200)).kind is PageKind.NOT_FOUND
+
+
+def test_a_quoted_phrase_is_mentioned_not_said() -> None:
+    said = "<html><body><p>Sorry, the page you requested could not be found.</p></body></html>"
+    quoted = '<html><body><p>The old link now shows a "page you requested could not be found" screen.</p></body></html>'
+    assert classify(PageInput(html=said, status=200)).kind is PageKind.NOT_FOUND
+    assert classify(PageInput(html=quoted, status=200)).kind is PageKind.CONTENT
+
+
+def test_precedence_a_challenge_title_outweighs_a_5xx_status() -> None:
+    html = "<html><head><title>Just a moment...</title></head><body><p>Checking your browser.</p></body></html>"
+    got = classify(PageInput(html=html, status=503, headers={"Server": "cloudflare"}))
+    assert got.kind is PageKind.CHALLENGE
+    assert got.describe() == "a bot challenge (title says 'Just a moment...')"
