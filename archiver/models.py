@@ -156,11 +156,18 @@ class Capture:
     text_error: str | None = None
     revisit_of: str | None = None
     elapsed_ms: int | None = None
+    page_kind: PageKind | None = None  # what the page shows (None: not read, e.g. a stopped redirect)
+    page_evidence: tuple[str, ...] = ()  # why, in words
 
     @property
     def ok(self) -> bool:
         """True when a response was received and stored, whatever its HTTP status."""
         return self.error is None and self.status is not None
+
+    @property
+    def is_content(self) -> bool:
+        """True unless the page was read as a wall, a notice, a shell, an error page or nothing."""
+        return self.page_kind in (None, PageKind.CONTENT)
 
 
 @dataclass(frozen=True)

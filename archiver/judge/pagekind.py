@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from archiver.content.fingerprint import MARKUP_CHARS, Fingerprint, PayloadKind
 from archiver.judge import pagesigns as signs
 from archiver.judge.pageshape import TINY, PageShape, html_shape, plain_shape
 from archiver.models import PageKind
 
 # Only the head of a huge body is read: walls and notices are small, and an article is an
 # article long before its 512th KiB.
-MAX_CHARS = 512 * 1024
+MAX_CHARS = MARKUP_CHARS
 # Visible-text sizes in UTF-8 bytes, as in `judge.pageshape`.
 SHORT = 1500  # below this (nav, header, footer and aside set apart) the body's wording is the page's message
 SCANNED = 3000  # below this the raw markup is scanned for wall markers
@@ -340,3 +341,33 @@ def _redirect_target(shape: PageShape, url: str, headers: Mapping[str, str], sta
                 target = hit.group("a") or hit.group("b")
                 break
     return urljoin(url, target) if target else None
+
+
+def classify_fingerprint(
+    fp: Fingerprint,
+    *,
+    status: int | None,
+    headers: Headers,
+    url: str,
+    requested_url: str | None,
+    content_type: str | None,
+) -> PageClass:
+    """The kind of a fetched payload, from its fingerprint (taken `with_markup=True`).
+
+    A binary payload (a PDF, an image) is the cited document itself, not a page about it; a
+    payload that could not be decoded has no kind to read, and says so.
+    """
+    if fp.kind is PayloadKind.BINARY:
+        return PageClass(PageKind.CONTENT, (f"a {content_type or 'binary'} document, not a web page",))
+    if fp.markup is None and fp.error:
+        return PageClass(PageKind.CONTENT, (f"its text could not be read ({fp.error})",))
+    return classify(
+        PageInput(
+            html=fp.markup,
+            status=status,
+            headers=headers,
+            url=url,
+            requested_url=requested_url,
+            content_type=content_type,
+        )
+    )

@@ -29,6 +29,7 @@ from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.content.fingerprint import Fingerprint, fingerprint
 from archiver.errors import ArchiverError
+from archiver.judge.pagekind import PageClass, classify_fingerprint
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop
 from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
@@ -55,6 +56,7 @@ class CaptureResult:
     capture: Capture
     fingerprint: Fingerprint | None
     headers: tuple[tuple[str, str], ...] = ()
+    page: PageClass | None = None  # what the page is, with a meta-refresh or script redirect target
 
 
 def build_capture(
@@ -90,6 +92,7 @@ def build_capture(
     content_type = final.header("content-type")
     text_sha256 = title = encoding = text_error = None
     fp: Fingerprint | None = None
+    page: PageClass | None = None
     # A redirect we stopped at (cap reached) has no page text worth hashing.
     if final.status not in REDIRECT_STATUSES:
         fp = fingerprint(
@@ -98,8 +101,18 @@ def build_capture(
             content_encoding=final.header("content-encoding"),
             max_decoded_bytes=max_decoded_bytes,
             with_main_text=with_main_text,
+            with_markup=True,
         )
         text_sha256, title, encoding, text_error = fp.text_sha256, fp.title, fp.encoding, fp.error
+        page = classify_fingerprint(
+            fp,
+            status=final.status,
+            headers=final.response_headers,
+            url=final.url,
+            requested_url=outcome.requested,
+            content_type=content_type,
+        )
+        fp = dataclasses.replace(fp, markup=None)  # read once; a run keeps fingerprints, not pages
     capture = Capture(
         id=capture_id,
         url=outcome.requested,
@@ -119,8 +132,10 @@ def build_capture(
         encoding=encoding,
         text_error=text_error,
         elapsed_ms=outcome.elapsed_ms,
+        page_kind=None if page is None else page.kind,
+        page_evidence=() if page is None else page.evidence,
     )
-    return CaptureResult(capture, fp, final.response_headers)
+    return CaptureResult(capture, fp, final.response_headers, page)
 
 
 class CaptureEngine:
