@@ -22,7 +22,8 @@ def documents(live: str, site: str) -> dict[str, str]:
         "page.html": (
             "<html><body>\n"
             f'<p>First <a class="src" href="{live}/one">the one story</a>.</p>\n'
-            f'<p>Second <a href=\'{live}/two\'/> and <a href="{live}/kept" data-versionurl="{site}/2KKK-2KKK">kept</a></p>\n'
+            f"<p>Second <a href='{live}/two'/> and "
+            f'<a href="{live}/kept" data-versionurl="{site}/2KKK-2KKK">kept</a></p>\n'
             "</body></html>\n"
         ),
         "notes.md": (
