@@ -42,7 +42,6 @@ from archiver.models import (
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
     LiveVerdict,
     Memento,
     Report,
@@ -273,17 +272,17 @@ class Checker:
 
     def _drift(self, live: _Live | None, memento: Memento | None, citation: Citation) -> Comparison:
         if live is None or memento is None:
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
+            return Comparison.unknown("one side was not checked")
         if memento.capture is None:
             missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
+            return Comparison.unknown(missing)
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the live page is {live.verdict.value}")
+            return Comparison.unknown(f"the live page is {live.verdict.value}")
         archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
         if archived is None or live_fp is None:
             reason = why or "the live page has no text"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
+            return Comparison.unknown(reason)
         current = TextSide.of(live_fp, live.result.capture.payload_sha256)
         return compare(archived, current, self.config.drift, expected_quote=citation.expected_quote)
 
