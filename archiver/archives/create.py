@@ -19,9 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-import httpx
-
 from archiver.models import ArchiveRef
+from archiver.net.http import Response
 
 
 class CreateVerdict(StrEnum):
@@ -102,7 +101,7 @@ async def poll_until(
             return found, polls
 
 
-def json_body(response: httpx.Response) -> Any:
+def json_body(response: Response) -> Any:
     """The JSON answer, or None when the body is not JSON (an HTML error page, a proxy's text)."""
     try:
         return response.json()

@@ -21,13 +21,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from archiver.archives.create import CreateResult, CreateVerdict, Poll, drf_message, json_body, poll_until
-from archiver.archives.protocol import describe_error, is_challenge
+from archiver.archives.protocol import is_challenge
 from archiver.clock import parse_stamp
 from archiver.config import ArchivingConfig, PermaConfig
 from archiver.errors import FetchFailure
+from archiver.net.http import AsyncClient, HTTPError, Response, describe_error
 from archiver.refs import canonical_guid, parse_archive_ref
 
 SERVICE = "perma"
@@ -41,7 +40,7 @@ class PermaCreator:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: AsyncClient,
         perma: PermaConfig,
         archiving: ArchivingConfig,
         *,
@@ -72,7 +71,7 @@ class PermaCreator:
     def _headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "Authorization": f"ApiKey {self._key}"}
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response | str:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Response | str:
         """The response, or why there was none (a string)."""
         try:
             async with asyncio.timeout(self._deadline):
@@ -81,10 +80,10 @@ class PermaCreator:
                 )
         except TimeoutError:
             return f"Perma.cc did not answer within {self._deadline:g} s"
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             return f"Perma.cc could not be reached ({describe_error(exc)})"
 
-    def _refusal(self, url: str, response: httpx.Response | str) -> CreateResult:
+    def _refusal(self, url: str, response: Response | str) -> CreateResult:
         """The verdict of a request that did not start a capture."""
         if isinstance(response, str):
             return CreateResult(SERVICE, url, CreateVerdict.UNAVAILABLE, f"{response}; try again later", retryable=True)

@@ -25,13 +25,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from archiver.archives.create import CreateResult, CreateVerdict, Poll, json_body, poll_until
-from archiver.archives.protocol import describe_error, is_challenge
+from archiver.archives.protocol import is_challenge
 from archiver.archives.wayback import timestamp_datetime
 from archiver.config import ArchivingConfig, WaybackConfig
 from archiver.errors import FetchFailure
+from archiver.net.http import AsyncClient, HTTPError, Response, describe_error
 from archiver.refs import parse_archive_ref, wayback_uri
 
 SERVICE = "wayback"
@@ -99,7 +98,7 @@ class SavePageNow:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: AsyncClient,
         wayback: WaybackConfig,
         archiving: ArchivingConfig,
         *,
@@ -127,7 +126,7 @@ class SavePageNow:
         assert self._auth is not None
         return {"Accept": "application/json", "Authorization": self._auth}
 
-    async def _call(self, method: str, path: str, data: dict[str, str] | None = None) -> httpx.Response | str:
+    async def _call(self, method: str, path: str, data: dict[str, str] | None = None) -> Response | str:
         try:
             async with asyncio.timeout(self._deadline):
                 return await self._client.request(
@@ -135,7 +134,7 @@ class SavePageNow:
                 )
         except TimeoutError:
             return f"Save Page Now did not answer within {self._deadline:g} s"
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             return f"Save Page Now could not be reached ({describe_error(exc)})"
 
     async def _spaced(self) -> None:
@@ -156,7 +155,7 @@ class SavePageNow:
                 refused = _refusal(url, response)
                 if refused is not None:
                     return refused
-                assert isinstance(response, httpx.Response)
+                assert isinstance(response, Response)
                 data = json_body(response)
                 job = data.get("job_id") if isinstance(data, dict) else None
                 if isinstance(job, str) and job:
@@ -231,7 +230,7 @@ class SavePageNow:
         )
 
 
-def _refusal(url: str, response: httpx.Response | str) -> CreateResult | None:
+def _refusal(url: str, response: Response | str) -> CreateResult | None:
     """The verdict of a submission that got no usable answer; None when the body is to be read."""
     if isinstance(response, str):
         return CreateResult(SERVICE, url, CreateVerdict.UNAVAILABLE, f"{response}; try again later", retryable=True)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from archiver.cli.archiving_output import render_outcomes
 from archiver.cli.options import (
     ArchiveDirOpt,
     ConfigOpt,
@@ -22,7 +23,6 @@ from archiver.models import Overall, Report
 from archiver.pipeline.archiving import archive_urls, missing_archive_urls
 from archiver.pipeline.check import CheckOptions, check_documents, count_work, read_documents
 from archiver.report import render
-from archiver.report.archiving import render_outcomes
 
 
 def exit_code(report: Report, strict: bool) -> ExitCode:

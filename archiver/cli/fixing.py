@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from archiver.cli.archiving_output import render_outcomes
 from archiver.cli.options import (
     ArchiveDirOpt,
     ConfigOpt,
@@ -25,7 +26,6 @@ from archiver.pipeline.annotate import annotate_document
 from archiver.pipeline.archiving import archive_urls
 from archiver.pipeline.check import read_documents
 from archiver.pipeline.export import export_documents
-from archiver.report.archiving import render_outcomes
 from archiver.warc.wacz import load_signing_key, new_signing_key, verify_wacz
 
 

@@ -26,9 +26,8 @@ from archiver.content.fingerprint import fingerprint
 from archiver.errors import ArchiverError, StoreError
 from archiver.models import Capture, Report, WarcLocation
 from archiver.pipeline.check import CheckOptions, Document, check_documents
-from archiver.pipeline.compare import stored_payload
 from archiver.report import render
-from archiver.warc.read import original_location
+from archiver.warc.read import original_location, payload_at
 from archiver.warc.record import RecordInfo
 from archiver.warc.scan import locate, read_record_info, scan
 from archiver.warc.wacz import Page, WaczSummary, write_wacz
@@ -116,18 +115,16 @@ def _page_text(root: Path, capture: Capture, max_decoded_bytes: int) -> tuple[st
     if capture.warc is None or capture.status is None or capture.status >= 400:
         return capture.title, None
     try:
-        body, content_type, encoding = stored_payload(root, capture.warc)
+        payload = payload_at(root, capture.warc)
     except ArchiverError:
         return capture.title, None
-    try:
+    with payload:
         found = fingerprint(
-            body,
-            content_type=content_type or capture.content_type,
-            content_encoding=encoding,
+            payload.body,
+            content_type=payload.content_type or capture.content_type,
+            content_encoding=payload.content_encoding,
             max_decoded_bytes=max_decoded_bytes,
         )
-    finally:
-        body.close()
     text = found.text[:PAGE_TEXT_LIMIT] if found.text else None
     return found.title or capture.title, text
 

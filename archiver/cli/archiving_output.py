@@ -1,4 +1,7 @@
-"""Formatting `archiver archive` outcomes: one line per request as text, or the JSON contract."""
+"""Printing `archiver archive` outcomes: one line per request, or the JSON contract.
+
+In cli/, not report/: it formats a use case's record (pipeline/archiving), which report/ sits below.
+"""
 
 from __future__ import annotations
 
