@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from archiver.errors import ConfigError
+from archiver.urls import TRACKING_PARAMS
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
 ARCHIVING_SERVICES = ("perma", "wayback")
@@ -115,6 +116,15 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class UrlsConfig:
+    tracking_params: list[str] = _s(
+        list(TRACKING_PARAMS),
+        "Query parameters that say who shared a link, not which page it is ('utm_*': any utm_ name); "
+        "an archive of the cited URL with them added still captures the cited page.",
+    )
+
+
+@dataclass(frozen=True)
 class WatchConfig:
     dead_after_failures: int = _s(3, "Failed nights before a link is declared gone (InternetArchiveBot: 3).")
     dead_after_days: float = _s(3.0, "Days that must separate the first and last of those failures.")
@@ -196,6 +206,7 @@ class Config:
     )
     drift: DriftConfig = field(default_factory=DriftConfig, metadata={"help": "Drift thresholds."})
     live: LiveConfig = field(default_factory=LiveConfig, metadata={"help": "Live verdict rules."})
+    urls: UrlsConfig = field(default_factory=UrlsConfig, metadata={"help": "When two URLs are the same page."})
     watch: WatchConfig = field(default_factory=WatchConfig, metadata={"help": "Nightly watch list."})
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig, metadata={"help": "Nightly schedule."})
     notify: NotifyConfig = field(default_factory=NotifyConfig, metadata={"help": "Notifications."})

@@ -49,6 +49,19 @@ class DriftVerdict(StrEnum):
 DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
 
 
+class PageKind(StrEnum):
+    """What a capture (live or archived) shows: only `content` is evidence of what a citation said."""
+
+    CONTENT = "content"
+    NOT_FOUND = "not_found"
+    REMOVED = "removed"
+    LOGIN_WALL = "login_wall"
+    CHALLENGE = "challenge"
+    APP_SHELL = "app_shell"
+    EMPTY = "empty"
+    ERROR_PAGE = "error_page"
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"

@@ -48,6 +48,7 @@ from difflib import SequenceMatcher
 
 from archiver.config import DriftConfig
 from archiver.content.fingerprint import Fingerprint, comparable_text
+from archiver.judge.title import headline
 from archiver.models import Change, Comparison, DriftVerdict
 
 SHINGLE = 3
@@ -73,7 +74,6 @@ _FURNITURE = re.compile(
     re.IGNORECASE,
 )
 _NOT_WORD = re.compile(r"[\W_]+")
-_TITLE_SEPARATORS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
 
 
 @dataclass(frozen=True)
@@ -178,18 +178,11 @@ def _bigram_dice(a: str, b: str) -> float:
     return 2 * sum((ga & gb).values()) / (sum(ga.values()) + sum(gb.values()))
 
 
-def _headline(title: str) -> str:
-    # Titles are "headline | section | site" in some order: the longest part is the headline.
-    parts = [p for p in _TITLE_SEPARATORS.split(title) if p.strip()] or [title]
-    return _NOT_WORD.sub("", max(parts, key=_width))
-
-
 def title_similarity(a: str, b: str) -> float:
     """Character-bigram Dice of the two titles' headlines (site and section names set aside)."""
-    a, b = comparable_text(a).casefold(), comparable_text(b).casefold()
-    if a == b:
+    if comparable_text(a).casefold() == comparable_text(b).casefold():
         return 1.0
-    return _bigram_dice(_headline(a), _headline(b))
+    return _bigram_dice(quote_key(headline(a)), quote_key(headline(b)))
 
 
 def quote_key(text: str) -> str:

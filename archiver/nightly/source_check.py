@@ -136,7 +136,7 @@ class SourceChecker:
         assert engine.index is not None, "the capture engine must be open"
         self.config = config
         self.engine = engine
-        self.copies = KeptCopies(engine.index, archives)
+        self.copies = KeptCopies(engine.index, archives, tuple(config.urls.tracking_params))
         self.watch = watch
         self.rng = rng
 
