@@ -195,7 +195,7 @@ class SourceChecker:
         before = self.watch.previous_verdicts(entry.key, run_id)
         good = [c for c in history if whole_page(c)]
         previous = good[0] if good else None
-        live = await self.engine.capture_detailed(entry.url, with_main_text=True)
+        live = await self.engine.capture_detailed(entry.url, with_main_text=True, follow_page_redirects=True)
         capture, fp = live.capture, live.fingerprint
         probe = None
         if self._wants_probe(entry, capture, previous):

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import urljoin
 
 from archiver import __version__
 from archiver.clock import Clock, utc_now
@@ -30,7 +31,7 @@ from archiver.config import Config
 from archiver.content.fingerprint import Fingerprint, fingerprint
 from archiver.errors import ArchiverError
 from archiver.judge.pagekind import PageClass, classify_fingerprint
-from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop
+from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, PageKind
 from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
 from archiver.store.index import Index
@@ -41,6 +42,8 @@ Progress = Callable[[Capture], None]
 
 # Bodies up to this size (all hops together) are fingerprinted and written on the event loop.
 INLINE_BYTES = 256 * 1024
+# Page redirects (meta refresh, script) followed for a live verdict, like a browser would.
+MAX_PAGE_REDIRECTS = 3
 # How long a stored capture's index row may wait to be committed with others.
 INDEX_FLUSH_SECONDS = 0.1
 
@@ -211,8 +214,35 @@ class CaptureEngine:
         """Capture one URL; a per-URL failure is returned in `Capture.error`, never raised."""
         return (await self.capture_detailed(url)).capture
 
-    async def capture_detailed(self, url: str, *, with_main_text: bool = False) -> CaptureResult:
-        """Capture one URL and keep its text fingerprint and final headers for the caller."""
+    async def capture_detailed(
+        self, url: str, *, with_main_text: bool = False, follow_page_redirects: bool = False
+    ) -> CaptureResult:
+        """Capture one URL and keep its text fingerprint and final headers for the caller.
+
+        With `follow_page_redirects`, a page that only redirects (a meta refresh, `location.href`)
+        is followed like an HTTP redirect, each page captured: the result is the last one, with the
+        URL asked for and every hop, so a live verdict judges where a browser would end up.
+        Archived copies never follow: a replayed page's script must not lead to the live web.
+        """
+        result = await self._capture_one(url, with_main_text)
+        seen = {url}
+        while follow_page_redirects and len(seen) <= MAX_PAGE_REDIRECTS:
+            page, first = result.page, result.capture
+            if page is None or page.redirect_to is None or page.kind is not PageKind.EMPTY or not first.status:
+                break
+            target = urljoin(first.final_url or url, page.redirect_to)
+            if target in seen or not 200 <= first.status < 300:
+                break
+            seen.add(target)
+            following = await self._capture_one(target, with_main_text)
+            hop = Hop(url=first.final_url or first.url, status=first.status, location=target)
+            chain = (*first.redirects, hop, *following.capture.redirects)
+            result = dataclasses.replace(
+                following, capture=dataclasses.replace(following.capture, url=first.url, redirects=chain)
+            )
+        return result
+
+    async def _capture_one(self, url: str, with_main_text: bool) -> CaptureResult:
         store, index = self._require_open()
         outcome = await self._fetcher.fetch(url)
         with outcome:

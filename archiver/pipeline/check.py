@@ -147,7 +147,7 @@ class Checker:
         return self._probes[key]
 
     async def _fetch_live(self, url: str) -> _Live:
-        result = await self.engine.capture_detailed(url, with_main_text=self._main_text)
+        result = await self.engine.capture_detailed(url, with_main_text=self._main_text, follow_page_redirects=True)
         capture = result.capture
         probe = None
         if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
