@@ -26,7 +26,7 @@ MAX_CHARS = MARKUP_CHARS
 SHORT = 1500  # below this (nav, header, footer and aside set apart) the body's wording is the page's message
 SCANNED = 3000  # below this the raw markup is scanned for wall markers
 MARKUP_WINDOW = 32 * 1024  # characters of markup scanned
-BARELY = 64  # below this, without scripts, a page is empty
+BARELY = 3  # bytes of visible text below which, without scripts, a page is empty ("" or a lone nbsp); "hello" is a page
 SCRIPT_HEAVY = 200  # bytes of inline script (external scripts count 1000 each) that can build a page
 TOPIC_SLACK = 12  # characters a title part may add to a phrase and still be the page's message
 
@@ -53,6 +53,8 @@ _NOUN: Mapping[PageKind, str] = {
     PageKind.ERROR_PAGE: "a server-error page",
 }
 _PLAIN_TYPES = ("text/plain", "application/json", "text/csv")
+# Whole bodies that say nothing: an API or a template that rendered no value.
+_NOTHING = frozenset({"null", "undefined", "{}", "[]", '""', "none", "nil"})
 
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
@@ -325,6 +327,8 @@ def _shape_signs(shape: PageShape, redirect: str | None) -> list[_Sign]:
         ]
     if shape.text_bytes < BARELY:
         return [_Sign(PageKind.EMPTY, 1, f"visible text is {shape.text_bytes} bytes")]
+    if shape.text.strip().lower() in _NOTHING:
+        return [_Sign(PageKind.EMPTY, 1, f"the whole page is {shape.text.strip()!r}")]
     return []
 
 

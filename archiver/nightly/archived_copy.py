@@ -30,10 +30,11 @@ KEPT_VERDICTS = frozenset(
 
 
 def whole_page(capture: Capture | None) -> bool:
-    """A capture with a 2xx page stored whole: something to compare text with."""
+    """A capture with a 2xx page stored whole, and a page of content: something to compare text with."""
     return (
         capture is not None
         and capture.ok
+        and capture.is_content
         and capture.status is not None
         and 200 <= capture.status < 300
         and capture.payload_sha256 is not None

@@ -32,7 +32,7 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
-from archiver.judge.archive import with_verdict_for
+from archiver.judge.archive import page_failure, with_verdict_for
 from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
@@ -266,6 +266,8 @@ class Checker:
         if memento.capture is None:
             missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
             return Comparison.unknown(missing)
+        if not memento.capture.is_content:
+            return Comparison.unknown(page_failure(memento) or "the archived copy is not the cited page")
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
             return Comparison.unknown(f"the live page is {live.verdict.value}")
         archived, why = self._archive_side(memento)
