@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archiver.config import PolicyConfig
+from archiver.judge.title import TitleMatch
 from archiver.models import ArchiveVerdict, Comparison, DriftVerdict, LiveVerdict, Memento, Overall
 
 _RANK = {Overall.PASS: 0, Overall.WARN: 1, Overall.FAIL: 2}
@@ -109,7 +110,13 @@ def _drift_part(policy: PolicyConfig, drift: Comparison) -> _Part:
     return _level(policy.drift, drift.verdict.value), reason
 
 
-def _title_part(memento: Memento) -> _Part:
+def _title_part(memento: Memento, match: TitleMatch) -> _Part:
+    if match is TitleMatch.OTHER_SCRIPT:
+        return (
+            None,
+            f"The archived page's title {memento.title!r} is in another script than the document, so it "
+            "was not looked for there; the archive captures the cited URL.",
+        )
     return (
         Overall.WARN,
         f"The archived page's title {memento.title!r} does not appear in the document: "
@@ -125,7 +132,7 @@ def judge(
     memento: Memento | None,
     drift: Comparison,
     *,
-    title_in_document: bool | None = None,
+    title_in_document: TitleMatch | None = None,
     archive_checked: bool = True,
 ) -> Judgement:
     """Combine the three verdicts into one level; every level above pass comes with its reason."""
@@ -138,8 +145,8 @@ def judge(
         parts.extend(_memento_parts(memento))
     if live is not None and archive_checked and archive_verdict is not ArchiveVerdict.NONE:
         parts.append(_drift_part(policy, drift))
-    if title_in_document is False and memento is not None and memento.title:
-        parts.append(_title_part(memento))
+    if title_in_document in (TitleMatch.MISSING, TitleMatch.OTHER_SCRIPT) and memento is not None and memento.title:
+        parts.append(_title_part(memento, title_in_document))
     levels = [level for level, _ in parts if level is not None]
     overall = max(levels, key=lambda o: _RANK[o]) if levels else Overall.PASS
     return Judgement(overall=overall, reasons=tuple(reason for _, reason in parts))
