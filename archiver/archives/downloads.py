@@ -26,6 +26,7 @@ from archiver.clock import parse_stamp
 from archiver.content.body import Body
 from archiver.content.fingerprint import fingerprint
 from archiver.errors import ArchiveAccessError, CorruptWarcError
+from archiver.judge.pagekind import classify_fingerprint
 from archiver.models import Capture, Hop, WarcLocation
 from archiver.urls import comparable
 from archiver.warc.read import RecordHead, iter_heads, payload_here
@@ -299,11 +300,24 @@ def _capture(
     body, content_type, content_encoding = source.payload(content)
     try:
         text_sha256 = title = encoding = text_error = None
+        page = None
         if final.status not in _REDIRECTS:
             fp = fingerprint(
-                body, content_type=content_type, content_encoding=content_encoding, max_decoded_bytes=max_decoded_bytes
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_decoded_bytes=max_decoded_bytes,
+                with_markup=True,
             )
             text_sha256, title, encoding, text_error = fp.text_sha256, fp.title, fp.encoding, fp.error
+            page = classify_fingerprint(
+                fp,
+                status=content.status,
+                headers=(),
+                url=final.target_uri or "",
+                requested_url=first.target_uri,
+                content_type=content_type,
+            )
         fetched_at = _parse_warc_date(final.date) or _parse_warc_date(content.date)
         if fetched_at is None:
             problems.append(f"the record for {final.target_uri} has no valid WARC-Date")
@@ -323,6 +337,8 @@ def _capture(
             # The record that holds the payload: readers reach it by offset alone, whatever the
             # revisit named it by (record id, URI or digest).
             warc=source.location(content),
+            page_kind=None if page is None else page.kind,
+            page_evidence=() if page is None else page.evidence,
             encoding=encoding,
             text_error=text_error,
             revisit_of=revisit_of,

@@ -20,7 +20,6 @@ from typing import Protocol
 from archiver.errors import FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
 from archiver.net.http import SNIFF_BYTES, AsyncClient, HTTPError, describe_error, read_start
-from archiver.urls import same_resource
 
 _LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]+)*)")
 _LINK_PARAM = re.compile(r";\s*([A-Za-z0-9_*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
@@ -97,23 +96,6 @@ def is_challenge(status: int, headers: Mapping[str, str], body_start: bytes) -> 
         return False
     lowered = body_start[:SNIFF_BYTES].lower()
     return any(marker in lowered for marker in _CHALLENGE_MARKERS)
-
-
-def judge(memento: Memento, cited_url: str) -> ArchiveVerdict:
-    """The archive verdict of a memento for the URL a document cites.
-
-    `mismatch` wins over `ok` and `metadata_only`: an archive of another URL is wrong whether or
-    not its content could be had. Other verdicts stand: without an original URL there is nothing
-    to compare. The comparison rules (scheme, host case, IDNA, default port, trailing slash,
-    fragment, percent-encoding) are `urls.same_resource`.
-    """
-    if memento.verdict not in (ArchiveVerdict.OK, ArchiveVerdict.METADATA_ONLY):
-        return memento.verdict
-    if memento.original_url is None:
-        return memento.verdict
-    if not same_resource(memento.original_url, cited_url):
-        return ArchiveVerdict.MISMATCH
-    return memento.verdict
 
 
 def unavailable(memento: Memento, reason: str) -> Memento:

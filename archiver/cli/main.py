@@ -15,6 +15,7 @@ from rich.console import Console
 
 from archiver.cli import archive as cli_archive
 from archiver.cli import check as cli_check
+from archiver.cli import fixing as cli_fixing
 from archiver.cli import nightly as cli_nightly
 from archiver.cli.options import (
     ArchiveDirOpt,
@@ -128,6 +129,7 @@ def index_rebuild(config: ConfigOpt = None, archive_dir: ArchiveDirOpt = None) -
 cli_check.register(app)
 cli_archive.register(app)
 cli_nightly.register(app)
+cli_fixing.register(app)
 
 
 def main() -> None:

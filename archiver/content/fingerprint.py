@@ -23,6 +23,10 @@ from archiver.content.body import Body
 from archiver.content.decoding import decode_payload, html_text_of, plain_text_of
 from archiver.errors import DecodeError
 
+# What a page-kind reader needs of the decoded page: walls and notices are small, and an article
+# is an article long before this.
+MARKUP_CHARS = 512 * 1024
+
 
 class PayloadKind(StrEnum):
     HTML = "html"
@@ -45,6 +49,7 @@ class Fingerprint:
     text: str | None
     main_text: str | None = None
     error: str | None = None
+    markup: str | None = None  # the decoded page's first MARKUP_CHARS, only when asked (to read its kind)
 
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -202,6 +207,7 @@ def fingerprint(
     content_encoding: str | None,
     max_decoded_bytes: int,
     with_main_text: bool = False,
+    with_markup: bool = False,
 ) -> Fingerprint:
     """Fingerprint a payload as stored (still content-encoded).
 
@@ -229,7 +235,8 @@ def fingerprint(
         text, title = visible_text(html)
         main = (main_text(html) or text) if with_main_text else None
     else:
-        encoding, raw = plain_text_of(data, content_type)
-        text, title = normalise_text(raw), None
+        encoding, html = plain_text_of(data, content_type)
+        text, title = normalise_text(html), None
         main = text if with_main_text else None
-    return Fingerprint(kind, text_digest(text), title, encoding, text, main)
+    markup = html[:MARKUP_CHARS] if with_markup else None
+    return Fingerprint(kind, text_digest(text), title, encoding, text, main, markup=markup)

@@ -123,7 +123,7 @@ class SourceChecker:
         assert engine.index is not None, "the capture engine must be open"
         self.config = config
         self.engine = engine
-        self.copies = KeptCopies(engine.index, archives)
+        self.copies = KeptCopies(engine.index, archives, tuple(config.urls.tracking_params))
         self.watch = watch
         self.rng = rng
 
@@ -182,7 +182,7 @@ class SourceChecker:
         before = self.watch.previous_verdicts(entry.key, run_id)
         good = [c for c in history if whole_page(c)]
         previous = good[0] if good else None
-        live = await self.engine.capture_detailed(entry.url, with_main_text=True)
+        live = await self.engine.capture_detailed(entry.url, with_main_text=True, follow_page_redirects=True)
         capture, fp = live.capture, live.fingerprint
         probe = None
         if self._wants_probe(entry, capture, previous):

@@ -23,6 +23,7 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
+from archiver.judge.archive import with_verdict_for
 from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
@@ -39,7 +40,7 @@ from archiver.models import (
 )
 from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
 from archiver.pipeline.compare import text_of_capture
-from archiver.pipeline.mirror import open_archives, with_verdict_for
+from archiver.pipeline.mirror import open_archives
 
 # Best first: when a citation has several archive links, the report leads with the most useful.
 _ARCHIVE_RANK = [
@@ -137,7 +138,7 @@ class Checker:
         return self._probes[key]
 
     async def _fetch_live(self, url: str) -> _Live:
-        result = await self.engine.capture_detailed(url, with_main_text=self._main_text)
+        result = await self.engine.capture_detailed(url, with_main_text=self._main_text, follow_page_redirects=True)
         capture = result.capture
         probe = None
         if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
@@ -211,7 +212,8 @@ class Checker:
         archive_verdict = ArchiveVerdict.NONE
         others: list[str] = []
         if options.archive and citation.archives:
-            mementos = [with_verdict_for(await self.retrieve(ref), citation.url) for ref in citation.archives]
+            tracking = tuple(self.config.urls.tracking_params)
+            mementos = [with_verdict_for(await self.retrieve(ref), citation.url, tracking) for ref in citation.archives]
             mementos.sort(key=lambda m: _ARCHIVE_RANK.index(m.verdict))
             memento, rest = mementos[0], mementos[1:]
             archive_verdict = memento.verdict

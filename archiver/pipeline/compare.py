@@ -172,7 +172,7 @@ def _status_note(capture: Capture) -> str | None:
 
 async def _live(engine: CaptureEngine, source: Source) -> Side:
     assert source.url is not None
-    result = await engine.capture_detailed(source.url, with_main_text=True)
+    result = await engine.capture_detailed(source.url, with_main_text=True, follow_page_redirects=True)
     capture = result.capture
     if not capture.ok:
         why = capture.error.message if capture.error else "no response"

@@ -152,4 +152,13 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX captures_redirected ON captures (final_url) WHERE final_url <> url",
         ),
     ),
+    # What each capture's page shows (issue 10): a wall, a notice or a shell is no evidence of what
+    # a citation said, and every verdict reads it. Old rows keep NULL ("not read").
+    Migration(
+        "0005_capture_page_kind",
+        (
+            "ALTER TABLE captures ADD COLUMN page_kind TEXT",
+            "ALTER TABLE captures ADD COLUMN page_evidence TEXT",
+        ),
+    ),
 ]
