@@ -214,7 +214,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
 
 
 def comparison_from_dict(doc: dict[str, Any] | None) -> Comparison | None:
-    """Inverse of `comparison_to_dict` (and of sourceresult's compact `comparison_doc`); None stays None."""
+    """Inverse of `comparison_to_dict` (and of nightly/source_result's compact `comparison_doc`); None stays None."""
     if doc is None:
         return None
     return Comparison(

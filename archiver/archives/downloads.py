@@ -1,24 +1,10 @@
 """Read archive files as received (a Perma WARC download, a WACZ): check them, find the page.
 
-Why it is built this way:
-- WARC records are read through `warc.read` (warcio, the project's WARC library); a WACZ is a zip,
-  read with the standard `zipfile`. The `wacz` package is not used: it validates the same hashes but pulls
-  in `frictionless` and its dependency tree for what is a loop over `datapackage.json`.
-- Integrity first. Every `datapackage.json` resource is re-hashed (sha256, and its size), and
-  `datapackage-digest.json` is checked against `datapackage.json` itself. A mismatch is returned
-  as a problem for the Memento: the content is still read (it may be all there is), but it can
-  never pass silently.
-- The primary capture is found by `WARC-Target-URI` against the URLs the caller knows (Perma's
-  `captures[role=primary].url`, the original URL, the WACZ `mainPageUrl`), tolerating a trailing
-  slash and http/https (`urls.comparable`). A `revisit` record is followed to the response it
-  repeats; a captured redirect is followed to its target when the target is in the file.
-- The payload gets the same hashes as our own captures: `payload_sha256` over the entity body as
-  stored (de-chunked, still content-encoded), text hash and title from `fingerprint`.
-- A record's `WarcLocation` is the mirror file (relative to the archive folder) and the record's
-  offset: WACZ members are stored uncompressed (the WACZ spec asks for it so replay can seek), so
-  the offset is absolute within the .wacz and a plain seek + warcio read finds the record. Only
-  for a compressed member does the file name carry `#member` and the offset count in the member.
-Reading is blocking; async callers run it in a thread.
+Records are read through `warc/read`; a WACZ is read with `zipfile`, not the `wacz` package, which
+checks the same hashes but pulls in `frictionless`. Integrity comes first: every resource is
+re-hashed and a mismatch is a problem on the Memento, never silent. The primary capture is found by
+`WARC-Target-URI`, and its payload hashed like our own captures. Reading is blocking; async callers
+run it in a thread. See docs/permacc.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """Perma.cc: make new links (reference/permacc.md §1c, errors §6), and wait for their capture.
 
-- One URL: `POST {api_url}/v1/archives/` with JSON `{"url", "folder"?}` and
-  `Authorization: ApiKey <PERMA_API_KEY>`; 201 answers with the link record, whose primary
-  capture starts `pending`. Several URLs: `POST /v1/archives/batches` with
-  `{"urls": [...], "target_folder"?}` (JSON only), `perma_batch_size` at a time; 201 answers with
-  `capture_jobs[{guid, status, message, submitted_url}]`.
-- Each job is polled at `GET /v1/capture_jobs/{guid}/` until its status is `completed`, `failed`,
-  `invalid` or `deleted` (the documented set besides `pending` and `in_progress`), then the link
-  record `GET /v1/archives/{guid}/` gives its `creation_timestamp`, the archive's date.
-- Errors as DRF writes them: 400 `{"error": ["... You've reached your usage limit ..."]}` is the
-  quota, other 400s a rejected URL or folder; 401 (`Invalid token.`, no credentials) and 403 a
-  bad key; 429 a rate limit; 5xx, a Cloudflare challenge or no answer: the service is unavailable.
-The key goes only into the Authorization header, never into a reason.
+One URL is a `POST /v1/archives/`, several a `POST /v1/archives/batches`; each capture job is
+polled until it settles, then the link record gives the archive's date. Errors are read as DRF
+writes them (quota, rejected URL, bad key, rate limit, unavailable). The key goes only into the
+Authorization header, never into a reason. See docs/permacc.md.
 """
 
 from __future__ import annotations

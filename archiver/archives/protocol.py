@@ -1,16 +1,10 @@
 """Archives behind one small protocol: `resolve` a reference, then `retrieve` its content.
 
-Why two steps: resolving answers *which URL was archived, and when* (cheap, often key-free), and
-that alone decides `ok` against `mismatch`; retrieving the content (a download, a raw snapshot) is
-slower, may need a key, and may fail on its own. One module per archive (`perma`, `wayback`)
-implements the protocol; this module holds the protocol, the dispatch by `ArchiveKind`, the
-generic RFC 7089 Memento archive for any other URI-M, and the pure helpers every archive needs
-(Memento headers, Cloudflare challenges, the `ok`/`mismatch` judgement).
-
-Archives never raise for what an archive answered: a refusal, a challenge, a 404 or a dead host
-is an `ArchiveVerdict` with a reason on the Memento, because why an archived copy could not be
-had is provenance. Content fetched from an archive's replay (Wayback `id_`, a URI-M) goes through
-the `Capturer`, so it is stored and hashed like any capture of ours.
+Two steps because resolving (which URL was archived, and when) is cheap and alone decides `ok`
+against `mismatch`, while retrieving is slower, may need a key and may fail on its own. Also here:
+dispatch by `ArchiveKind`, the generic RFC 7089 Memento archive, and the helpers every archive
+needs. Archives never raise for what an archive answered: why a copy could not be had is
+provenance, an `ArchiveVerdict` with a reason. See docs/permacc.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """The Wayback Machine's Save Page Now 2: ask for a capture, poll it, classify how it ended.
 
-From the public SPN2 API docs (Vangelis Banos, rev. 2025-10):
-- `POST {wayback}/save` with form field `url` (plus `skip_first_archive=1`, which the docs advise
-  when the first-capture flag is not needed), `Accept: application/json` and
-  `Authorization: LOW <accesskey>:<secret>` (archive.org S3 keys, from ARCHIVER_WAYBACK_S3_KEY
-  and ARCHIVER_WAYBACK_S3_SECRET). The answer is `{"url", "job_id"}`, or an error object
-  `{"status": "error", "status_ext": "error:...", "message"}`.
-- `GET {wayback}/save/status/{job_id}`: `status` is `pending`, `success` (with `timestamp` and
-  `original_url`, the URL after redirects: the capture is `/web/{timestamp}/{original_url}`) or
-  `error` with `status_ext`. Status results live about an hour: poll promptly.
-- Limits: a user's concurrent capture sessions are capped (`error:user-session-limit`, which is
-  answered by waiting and asking again) and a logged-in user gets 7 captures a minute, so
-  requests are spaced by `wayback_interval` and at most `wayback_concurrency` are in flight.
-  A URL is captured at most a few times a day (`error:too-many-daily-captures`): a quota.
-`status_ext` codes are split three ways: the service's own trouble (retry later), the target's
-transient trouble (failed, retry later), and permanent refusals (failed or rejected, do not retry).
+Follows the public SPN2 API docs (rev. 2025-10): `POST {wayback}/save` with archive.org S3 keys
+from the environment, then `GET /save/status/{job_id}` promptly (results live about an hour).
+Requests are spaced and capped because SPN2 limits sessions and captures a minute; `status_ext`
+codes are split into the service's trouble, the target's transient trouble, and permanent
+refusals. See docs/permacc.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """Writing archive links back into a document: pure text in, text out, the rest left byte for byte.
 
-- HTML: the Robust Links attributes (robustlinks.org) on the cited `<a>` start tag:
-  `data-originalurl` (the URL cited), `data-versionurl` (the archived copy) and
-  `data-versiondate` (its ISO 8601 datetime). The tag is edited in place, never re-serialised,
-  so the rest of the markup stays exactly as written; a tag that already carries
-  `data-versionurl` is left alone.
-- Markdown and text: ` (archived: <URI>)` right after the citation, as the documents this
-  tool reads write it; after the closing `>` of an autolink and the `)` of a `[text](url)` link.
-Edits are placed by the position extraction recorded (line and column of the URL), applied from
-the end of the text backwards so earlier offsets stay valid.
+HTML gets the Robust Links attributes on the cited `<a>` tag, edited in place and never
+re-serialised; Markdown and text get ` (archived: <URI>)` after the citation. Edits are placed by
+the positions extraction recorded and applied from the end backwards so offsets stay valid.
+See docs/extraction.md.
 """
 
 from __future__ import annotations

@@ -1,28 +1,9 @@
 """Live verdicts that do not lie: what a fetch of a cited URL says about the page today.
 
-The two failures that hurt users of link checkers most are opposite lies: calling a page dead
-when a bot wall stopped us (InternetArchiveBot's biggest complaint), and calling a page alive
-when the site answers 200 with "page not found" (7% of servers do; field-notes.md). So the rules
-run in this order, each only when the ones before did not decide:
-
-1. no response: `invalid_url` (malformed URL, or one the address guard refuses: a citation of a
-   private address is not a public source) or `unreachable` (DNS, connect, TLS, timeouts,
-   redirect loops);
-2. a bot wall, whatever the status: Cloudflare's `cf-mitigated: challenge` header, challenge and
-   captcha titles ("Just a moment...", "Attention Required", "安全验证", ...), a redirect to a
-   login page; and 401/402/403/407/429/451 and LinkedIn's 999: `blocked`, never `gone`;
-3. 404/410 (and other 4xx, which no reader gets past): `gone`; 5xx: `server_error`;
-4. a 200 that is really "not found": `soft_404` for a redirect to the site root, a redirect to a
-   404-looking URL (/404, notfound, error pages), a not-found title in English or Chinese, a
-   short page whose text says so, or a random URL in the same directory (`probe_url`) that
-   answers 200 with the same text or ends on the same page (Bar-Yossef et al. 2004);
-5. `redirected` when the final URL names another resource by `urls.comparable` (which ignores
-   scheme, host case, default port, trailing slash, fragment, escapes), with one more allowance:
-   a leading `www.` added or dropped is the same site's canonical host, not another page;
-6. otherwise `ok`.
-
-Capture has no header field, so response headers (for `cf-mitigated`) are an optional argument:
-the final response's header pairs as the fetcher saw them.
+The two worst lies of link checkers are opposite: calling a page dead when a bot wall stopped us,
+and calling it alive when it answers 200 with "page not found". So the rules run in order, each
+only when the ones before did not decide: no response, bot wall (`blocked`, never `gone`), 4xx/5xx,
+soft 404, `redirected`, else `ok`. See docs/drift-thresholds.md.
 """
 
 from __future__ import annotations

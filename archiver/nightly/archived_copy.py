@@ -1,14 +1,9 @@
 """The archived copy of a watched source: retrieved once, kept in the index, reused every night.
 
-A nightly run must not download a source's Perma or Wayback copy every night: the copy does not
-change, archives rate-limit, and Perma without a key answers slowly. So the memento an archive
-gave us is recorded in the index's `mementos` table (with its capture, or its file in
-`mirrors/`), and `kept_memento` reads the newest one back. Only a memento that settled the
-question is kept (`KEPT_VERDICTS`: the archive answered with content, with the wrong URL, with
-metadata only, or with "not found"); an archive that could not answer (unavailable, pending) is
-asked again the next night. `KeptCopies` is the nightly pass's side of it: among a source's
-references it picks the best copy, retrieving each reference at most once per archive folder even
-when two sources cite the same one.
+The copy does not change, archives rate-limit and Perma without a key is slow, so a memento that
+settled the question (`KEPT_VERDICTS`) is kept in the `mementos` table and read back by
+`kept_memento`; an archive that could not answer is asked again the next night. `KeptCopies`
+retrieves each reference at most once per archive folder. See docs/nightly.md.
 """
 
 from __future__ import annotations

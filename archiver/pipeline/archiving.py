@@ -1,14 +1,9 @@
 """Use case `archive`: make the missing archives of cited URLs, and keep a record of each.
 
-For each URL, in this order and for these reasons:
-1. our own capture of the live page, always: whatever the services answer, what the page said
-   today is stored (WARC + index) before anyone else is asked;
-2. the services of `[archiving] services`, in order; a URL that one service archived is not
-   sent to the next unless `all_services` is set;
-3. every archive created is recorded in the index's mementos table (verdict `ok`, original URL,
-   date, `obtained_via` `<service>-create`), which is where `annotate` finds it later.
-Nothing is deleted or rewritten on failure: a failed request is a verdict in the outcome.
-`missing_archive_urls` says which citations of a check report want a new archive.
+Per URL: our own capture first (what the page said today is stored before anyone else is asked),
+then the configured services in order, each archive created recorded in the `mementos` table
+where `annotate` finds it. Nothing is deleted or rewritten on failure: a failed request is a
+verdict in the outcome. See docs/permacc.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 """The capture engine: fetch a URL, fingerprint its payload, store it as WARC, index it.
 
-One `CaptureEngine` per command: it owns the shared HTTP client (through `Fetcher`), the WARC
-writer and the index, and takes its clock and ID generator as arguments so tests can compare whole
-outputs. The order of the steps is what makes a capture trustworthy:
-
-1. fetch (bodies spooled, hashed while streaming, never held whole in memory);
-2. fingerprint the final payload (bounded decompression, charset per WHATWG) — a text failure is
-   recorded in `text_error`, it never stops the payload from being archived;
-3. write the WARC records (flushed before we say "stored"), then queue the index row, which is
-   committed with others within `INDEX_FLUSH_SECONDS` (one transaction per capture was a fifth
-   of the run time). The WARC is the truth: a crash between 3a and 3b is repaired by recovery,
-   never the other way round. Small captures do steps 2–3 on the event loop (a thread hop
-   cost more than the work); big bodies go to a thread.
+One `CaptureEngine` per command owns the shared HTTP client, the WARC writer and the index, with
+an injected clock and ID generator. The order makes a capture trustworthy: fetch (streamed and
+hashed), fingerprint (a text failure never stops archiving), write the WARC, then queue the index
+row. The WARC is the truth: a crash between the last two is repaired by recovery.
+See docs/pipeline.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Use case `check`: verify every citation of one or more documents before publication.
 
-The steps, and why in this order:
-
-1. extract the links of every document (pure, per format);
-2. resolve the Perma / URI-M archive links (cheap, key-free where possible) so that pairing knows
-   which URL each one captured — pairing by content beats pairing by position;
-3. pair archive links with cited URLs;
-4. fetch each distinct live URL once (and a random sibling URL, the soft-404 probe) and each
-   distinct archive reference once, concurrently within the politeness limits of the Fetcher;
-5. judge each citation: live verdict, archive verdict (`mismatch` when the archive captured another
-   URL), drift between the archived text and the live text, whether the archived title appears in
-   the citing document, then the `[policy]` table turns it all into pass / warn / fail.
-
-Every capture goes into the archive as usual, so `archiver history URL` shows them later.
+Extract the links, resolve archive links (so pairing knows what each captured), pair them with
+cited URLs, fetch each distinct live URL and archive reference once within the politeness limits,
+then judge each citation (live, archive, drift, title) and let the `[policy]` table decide pass /
+warn / fail. Every capture goes into the archive as usual. See docs/pipeline.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Use case `mirror`: resolve and retrieve archived copies, and keep what was learnt.
 
-`open_archives` wires the archive modules onto the capture engine: they share its guarded HTTP
-client (so the address guard and proxy rules hold for archive calls too) and fetch replay content
-through it (so a Wayback snapshot is stored and hashed like any capture). The API key for Perma.cc
-comes from the environment only. Each memento is recorded in the index's `mementos` table with
-the sha256 of any archive file downloaded into `mirrors/`.
-
-`mirror(config, texts, cited_url)` is the whole command from Python: it parses what the user
-typed (`parse_refs`: an unparseable reference is a usage error that lists the accepted forms),
-mirrors every reference concurrently (the fetcher enforces the host limits) and judges each
-against the cited URL. `usable` is the command's success test: verdict `ok` with content and
-no integrity problem in a downloaded file.
+`open_archives` wires the archive modules onto the capture engine's guarded client, so the address
+guard holds for archive calls and replay content is stored like any capture; each memento is
+recorded in the `mementos` table. `mirror(config, texts, cited_url)` is the whole command from
+Python; `usable` is its success test. See docs/permacc.md.
 """
 
 from __future__ import annotations

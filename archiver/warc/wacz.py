@@ -1,14 +1,9 @@
 """WACZ 1.1.1 packages: write one from WARC records as stored, and verify one (hashes, records, signature).
 
-Layout (the WACZ 1.1.1 spec, and what `wacz validate` of py-wacz checks): `archive/*.warc.gz`
-stored uncompressed in the zip (replay seeks into them), `indexes/index.cdxj`, `pages/pages.jsonl`
-(`json-pages-1.0`), extra files one folder deep (py-wacz resolves paths by their last two parts),
-`datapackage.json` listing every file with `sha256:` hash and size, and `datapackage-digest.json`
-with the hash of `datapackage.json` and, when signing, an anonymous `signedData` (WACZ signing
-spec: ECDSA P-256 over the hash string, base64 DER signature, base64 SPKI public key; the
-`cryptography` package). Records are copied byte for byte: a gzip member stays that member, an
-uncompressed record (a Perma WACZ's) becomes its own member. py-wacz is not used to write: it
-re-indexes through pywb's stack; this module needs only zipfile, warcio and the verified scanner.
+The layout is the WACZ 1.1.1 spec's, as py-wacz's `wacz validate` checks it, with optional
+anonymous ECDSA signing; records are copied byte for byte. py-wacz is not used to write, because
+it re-indexes through pywb's stack: this needs only zipfile, warcio and the verified scanner.
+See docs/warc-layout.md.
 """
 
 from __future__ import annotations
