@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from archiver.cli.options import (
-    ArchiveDirOpt,
-    ConfigOpt,
     ExitCode,
     FormatOpt,
     OutputOpt,
@@ -17,6 +14,7 @@ from archiver.cli.options import (
     load,
     out_format,
     run_with_progress,
+    stdout_style,
 )
 from archiver.models import Overall, Report
 from archiver.pipeline.check import CheckOptions, check_documents, count_work, read_documents
@@ -31,24 +29,23 @@ def exit_code(report: Report, strict: bool) -> ExitCode:
 
 
 def check(
-    documents: Annotated[list[str], typer.Argument(metavar="DOC...", help="Documents to check ('-': stdin).")],
+    documents: Annotated[list[str], typer.Argument(metavar="DOC", help="Documents to check ('-': stdin).")],
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 2).")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Do not fetch the live pages.")] = False,
     no_archive: Annotated[bool, typer.Option("--no-archive", help="Do not consult the archived copies.")] = False,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     out = out_format(fmt)
     docs = read_documents(documents)
     options = CheckOptions(live=not no_live, archive=not no_archive)
     report = run_with_progress(
         count_work(docs, cfg), "checking", lambda tick: check_documents(docs, cfg, options, progress=tick)
     )
-    emit(render(report, out, color=output is None and sys.stdout.isatty()), output)
+    style = stdout_style(output)
+    emit(render(report, out, width=style.width, color=style.color), output)
     raise typer.Exit(exit_code(report, strict))
 
 

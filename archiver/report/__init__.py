@@ -50,6 +50,7 @@ __all__ = [
     "render_captures",
     "render_comparison",
     "render_mementos",
+    "shown",
 ]
 
 
@@ -213,6 +214,21 @@ def mark_text(mark: HistoryMark | None) -> str:
     return ", ".join(changed) if changed else "unchanged"
 
 
+# C0 and C1 controls but tab and newline, and the bidirectional overrides: text from outside (a page
+# title, a link label, an error from a server) must not drive the terminal or reorder what it shows.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: str) -> str:
+    """Outside text made safe to print: each control character as a visible escape (ESC as `\\x1b`)."""
+    return _CONTROLS.sub(_escape, text)
+
+
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters, with an ellipsis when cut: long paragraphs stay readable in cells."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -285,7 +301,7 @@ def render(
     report: Report,
     fmt: str,
     *,
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
     quiet: QuietSources | None = None,
     compact: bool = False,
@@ -321,7 +337,7 @@ def render_captures(
     *,
     title: str = "captures",
     markers: Sequence[HistoryMark] | None = None,
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
 ) -> str:
     """Captures as `archiver fetch` and `archiver history` print them.
@@ -354,7 +370,7 @@ def render_mementos(
     fmt: str,
     *,
     title: str = "archived copies",
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
 ) -> str:
     """Resolved archive references as `archiver mirror` prints them."""
@@ -382,7 +398,7 @@ def render_comparison(
     b_label: str,
     fmt: str,
     *,
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
 ) -> str:
     """Two captures compared, as `archiver compare A B` prints it; A is the older side ("before")."""
