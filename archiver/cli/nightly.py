@@ -27,7 +27,7 @@ from archiver.nightly.schedule import ScheduleStatus, run_scheduler
 from archiver.nightly.watch_import import import_documents
 from archiver.nightly.watchlist import WatchEntry, open_watch
 from archiver.pipeline.mirror import parse_refs
-from archiver.report import render, shown, size_text, when
+from archiver.report import REPORT_FORMATS, render, shown, size_text, when
 from archiver.urls import parse_url
 
 watch_app = typer.Typer(help="The watch list: sources checked on every run.", no_args_is_help=True)
@@ -143,7 +143,7 @@ def run(
 ) -> None:
     """Check every watched source now: capture, compare, advance link states, report, notify."""
     cfg = load()
-    kind = out_format(fmt)  # a bad --format is refused before the run, not after it
+    kind = out_format(fmt, REPORT_FORMATS)  # a bad --format is refused before the run, not after it
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 

@@ -44,6 +44,7 @@ from archiver.models import (
 
 __all__ = [
     "FORMATS",
+    "REPORT_FORMATS",
     "QuietSources",
     "ReportFormat",
     "render",
@@ -59,9 +60,13 @@ class ReportFormat(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     HTML = "html"
+    JUNIT = "junit"
+    CSV = "csv"
 
 
-FORMATS: tuple[str, ...] = tuple(f.value for f in ReportFormat)
+# What every renderer speaks; check reports (`render`) also have the CI formats.
+FORMATS: tuple[str, ...] = ("table", "json", "markdown", "html")
+REPORT_FORMATS: tuple[str, ...] = (*FORMATS, "junit", "csv")
 
 # The tone of a verdict when it is shown on its own. The overall verdict of a result is decided by
 # the pipeline's policy; these only colour the parts, so a reader sees at a glance which part failed.
@@ -290,11 +295,10 @@ def _coalesce(runs: Iterable[tuple[bool, str]]) -> list[Piece]:
     return pieces
 
 
-def _format(fmt: str) -> ReportFormat:
-    try:
-        return ReportFormat(fmt)
-    except ValueError:
-        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}") from None
+def _format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> ReportFormat:
+    if fmt not in allowed:
+        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(allowed)}")
+    return ReportFormat(fmt)
 
 
 def render(
@@ -311,7 +315,7 @@ def render(
     `width` and `color` apply to `table`; `quiet` to `markdown` and `html` (the JSON and the
     table always show every result in full); `compact` to `json` (no indentation: for files).
     """
-    kind = _format(fmt)
+    kind = _format(fmt, REPORT_FORMATS)
     if quiet is not None and any(not 1 <= n <= len(report.results) for n in quiet.states):
         raise ValueError(f"quiet sources must be numbered 1 to {len(report.results)}, as the report's results are")
     if kind is ReportFormat.TABLE:
@@ -326,6 +330,14 @@ def render(
         from archiver.report import markdown
 
         return markdown.render_report(report, quiet=quiet)
+    if kind is ReportFormat.JUNIT:
+        from archiver.report import junit
+
+        return junit.render_report(report)
+    if kind is ReportFormat.CSV:
+        from archiver.report import csv as csv_format
+
+        return csv_format.render_report(report)
     from archiver.report import html as html_format
 
     return html_format.render_report(report, quiet=quiet)
