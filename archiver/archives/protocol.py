@@ -120,9 +120,13 @@ async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> byte
 
 
 def describe_error(exc: httpx.HTTPError | FetchFailure) -> str:
-    """An httpx error as words (their str() is sometimes empty); our own failures speak for themselves."""
+    """An httpx error as words (their str() is sometimes empty); our own failures give their sentence.
+
+    Without the hint: it was written for a cited site ("check the host name for typos"), and an
+    archive's own host is not the reader's typo.
+    """
     if isinstance(exc, FetchFailure):
-        return exc.message
+        return exc.sentence()
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -166,7 +170,7 @@ class MementoArchive:
             async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
                 start = await read_start(response)
         except (httpx.HTTPError, FetchFailure) as exc:
-            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)}); try again later")
+            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)})")
         if is_challenge(response.status_code, response.headers, start):
             return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")
         if response.status_code in (404, 410):

@@ -43,6 +43,7 @@ from archiver.models import (
     Citation,
     Comparison,
     DriftVerdict,
+    ErrorKind,
     LiveVerdict,
     Memento,
     Report,
@@ -314,15 +315,13 @@ class Checker:
         if live is None or memento is None:
             return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
         if memento.capture is None:
-            missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
+            # The archive's reason is in the archive's own sentence; here it is pointed at, not repeated.
+            missing = f"the archived copy is {memento.verdict.value}: see archive"
             return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
-            why = (
-                f"the live page answered {live.result.capture.status}"
-                if live.accepted
-                else f"the live page is {live.verdict.value}"
-            )
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=why)
+            status = live.result.capture.status
+            said = f"the live page answered {status}" if live.accepted else f"the live page is {live.verdict.value}"
+            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"{said}: see live")
         archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
         if archived is None or live_fp is None:
@@ -350,6 +349,11 @@ async def check_documents(
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)
     notes = []
+    if offline(results):
+        notes.append(
+            "No host could be resolved (every fetch failed in DNS): the network looks unreachable from here; "
+            "run the check again when online."
+        )
     if checker.skipped:
         listed = "; ".join(f"{c.url} ({c.found_in.path}:{c.found_in.line}, {why})" for c, why in checker.skipped)
         notes.append(f"Excluded, not fetched: {len(checker.skipped)} citation(s): {listed}.")
@@ -365,6 +369,16 @@ async def check_documents(
         title=f"citation check of {names}",
         notes=tuple(notes),
     )
+
+
+def offline(results: Sequence[CheckResult]) -> bool:
+    """Did every fetch of the run fail to resolve its host? Then the fault is the network, not the links."""
+    captures = [r.live_capture for r in results if r.live_capture is not None]
+    captures += [r.archive.capture for r in results if r.archive is not None and r.archive.capture is not None]
+    if not captures or any(c.error is None or c.error.kind is not ErrorKind.DNS for c in captures):
+        return False
+    # Archive lookups that never got as far as a capture failed too (no archive answered at all).
+    return all(r.archive is None or r.archive.verdict is not ArchiveVerdict.OK for r in results)
 
 
 def count_work(documents: Sequence[Document], config: Config) -> int:
