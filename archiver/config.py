@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from archiver.errors import ConfigError
+from archiver.urls import TRACKING_PARAMS
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -97,6 +98,15 @@ class CheckConfig:
     exclude: list[str] = _s([], "URL regexes `check` does not fetch; such citations are reported as excluded.")
     include: list[str] = _s([], "URL regexes always checked, even if excluded; alone, only these are checked.")
     accept: list[str] = _s([], "Live statuses treated as fine besides 2xx, e.g. ['403', '520..530'].")
+
+
+@dataclass(frozen=True)
+class UrlsConfig:
+    tracking_params: list[str] = _s(
+        list(TRACKING_PARAMS),
+        "Query parameters that say who shared a link, not which page it is ('utm_*': any utm_ name); "
+        "an archive of the cited URL with them added still captures the cited page.",
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,7 @@ class Config:
     drift: DriftConfig = field(default_factory=DriftConfig, metadata={"help": "Drift thresholds."})
     live: LiveConfig = field(default_factory=LiveConfig, metadata={"help": "Live verdict rules."})
     check: CheckConfig = field(default_factory=CheckConfig, metadata={"help": "What `archiver check` checks."})
+    urls: UrlsConfig = field(default_factory=UrlsConfig, metadata={"help": "When two URLs are the same page."})
     watch: WatchConfig = field(default_factory=WatchConfig, metadata={"help": "Nightly watch list."})
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig, metadata={"help": "Nightly schedule."})
     notify: NotifyConfig = field(default_factory=NotifyConfig, metadata={"help": "Notifications."})

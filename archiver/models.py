@@ -45,6 +45,23 @@ class DriftVerdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The drift verdicts that mean the page changed (unknown is not a change: it is no answer).
+DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
+
+
+class PageKind(StrEnum):
+    """What a capture (live or archived) shows: only `content` is evidence of what a citation said."""
+
+    CONTENT = "content"
+    NOT_FOUND = "not_found"
+    REMOVED = "removed"
+    LOGIN_WALL = "login_wall"
+    CHALLENGE = "challenge"
+    APP_SHELL = "app_shell"
+    EMPTY = "empty"
+    ERROR_PAGE = "error_page"
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"
@@ -277,6 +294,11 @@ class Comparison:
     quote_in_a: bool | None = None
     quote_in_b: bool | None = None
     reason: str | None = None
+
+    @classmethod
+    def unknown(cls, reason: str | None = None) -> Comparison:
+        """No answer: one side is missing or has nothing to compare, and `reason` says which."""
+        return cls(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
 
     @property
     def excerpt(self) -> str | None:

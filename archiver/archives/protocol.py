@@ -23,14 +23,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-import httpx
-
 from archiver.errors import FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
-from archiver.urls import same_resource
-
-# Enough of a body to recognise a challenge page without downloading a whole replay page.
-SNIFF_BYTES = 64 * 1024
+from archiver.net.http import SNIFF_BYTES, AsyncClient, HTTPError, describe_error, read_start
 
 _LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]+)*)")
 _LINK_PARAM = re.compile(r";\s*([A-Za-z0-9_*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
@@ -94,7 +89,7 @@ def http_datetime(value: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_start: bytes) -> bool:
+def is_challenge(status: int, headers: Mapping[str, str], body_start: bytes) -> bool:
     """A Cloudflare-style bot challenge: the service may be fine, we were just not let in.
 
     Cloudflare marks its managed challenges with `cf-mitigated: challenge`; older or other walls
@@ -109,45 +104,6 @@ def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_s
     return any(marker in lowered for marker in _CHALLENGE_MARKERS)
 
 
-async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> bytes:
-    """The first `limit` bytes of a streamed response body (decoded), without reading the rest."""
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data.extend(chunk)
-        if len(data) >= limit:
-            break
-    return bytes(data[:limit])
-
-
-def describe_error(exc: httpx.HTTPError | FetchFailure) -> str:
-    """An httpx error as words (their str() is sometimes empty); our own failures give their sentence.
-
-    Without the hint: it was written for a cited site ("check the host name for typos"), and an
-    archive's own host is not the reader's typo.
-    """
-    if isinstance(exc, FetchFailure):
-        return exc.sentence()
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def judge(memento: Memento, cited_url: str) -> ArchiveVerdict:
-    """The archive verdict of a memento for the URL a document cites.
-
-    `mismatch` wins over `ok` and `metadata_only`: an archive of another URL is wrong whether or
-    not its content could be had. Other verdicts stand: without an original URL there is nothing
-    to compare. The comparison rules (scheme, host case, IDNA, default port, trailing slash,
-    fragment, percent-encoding) are `urls.same_resource`.
-    """
-    if memento.verdict not in (ArchiveVerdict.OK, ArchiveVerdict.METADATA_ONLY):
-        return memento.verdict
-    if memento.original_url is None:
-        return memento.verdict
-    if not same_resource(memento.original_url, cited_url):
-        return ArchiveVerdict.MISMATCH
-    return memento.verdict
-
-
 def unavailable(memento: Memento, reason: str) -> Memento:
     return dataclasses.replace(memento, verdict=ArchiveVerdict.UNAVAILABLE, reason=reason)
 
@@ -160,7 +116,7 @@ class MementoArchive:
     recognise a challenge page; the content itself is fetched through the capturer on retrieve.
     """
 
-    def __init__(self, client: httpx.AsyncClient, capturer: Capturer) -> None:
+    def __init__(self, client: AsyncClient, capturer: Capturer) -> None:
         self._client = client
         self._capturer = capturer
 
@@ -169,7 +125,7 @@ class MementoArchive:
         try:
             async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
                 start = await read_start(response)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)})")
         if is_challenge(response.status_code, response.headers, start):
             return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 from archiver.archives.protocol import Archives
 from archiver.jsonform import memento_from_dict
+from archiver.judge.archive import with_verdict_for
 from archiver.models import ArchiveRef, ArchiveVerdict, Capture, Memento
-from archiver.pipeline.mirror import with_verdict_for
 from archiver.store.index import Index
+from archiver.urls import TRACKING_PARAMS
 
 # Mementos worth keeping: the archive answered for good. Others (unavailable, pending) are asked again.
 KEPT_VERDICTS = frozenset(
@@ -52,9 +53,10 @@ def kept_memento(index: Index, ref: ArchiveRef) -> Memento | None:
 class KeptCopies:
     """The archived copies of watched sources, each retrieved once and then read from the index."""
 
-    def __init__(self, index: Index, archives: Archives) -> None:
+    def __init__(self, index: Index, archives: Archives, tracking: tuple[str, ...] = TRACKING_PARAMS) -> None:
         self.index = index
         self.archives = archives
+        self.tracking = tracking
         self._lock = asyncio.Lock()  # one retrieval per reference, even if two sources share it
 
     async def best(self, refs: Sequence[ArchiveRef], cited_url: str) -> Memento | None:
@@ -70,8 +72,8 @@ class KeptCopies:
             async with self._lock:
                 memento = kept_memento(self.index, ref)
                 if memento is None:
-                    memento = with_verdict_for(await self.archives.mirror(ref), cited_url)
+                    memento = with_verdict_for(await self.archives.mirror(ref), cited_url, self.tracking)
                     self.index.add_memento(memento)
-            found.append(with_verdict_for(memento, cited_url))
+            found.append(with_verdict_for(memento, cited_url, self.tracking))
         with_content = [m for m in found if m.verdict is ArchiveVerdict.OK and whole_page(m.capture)]
         return (with_content or [m for m in found if m.verdict is ArchiveVerdict.OK] or found)[0]

@@ -33,16 +33,17 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
-from archiver.judge.drift import TextSide, compare, quote_key
+from archiver.judge.archive import with_verdict_for
+from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
+from archiver.judge.title import DocumentText, title_in_text
 from archiver.models import (
     ArchiveRef,
     ArchiveVerdict,
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
     ErrorKind,
     LiveVerdict,
     Memento,
@@ -50,7 +51,7 @@ from archiver.models import (
 )
 from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
 from archiver.pipeline.compare import text_of_capture
-from archiver.pipeline.mirror import open_archives, with_verdict_for
+from archiver.pipeline.mirror import open_archives
 
 # Best first: when a citation has several archive links, the report leads with the most useful.
 _ARCHIVE_RANK = [
@@ -63,7 +64,6 @@ _ARCHIVE_RANK = [
     ArchiveVerdict.MISMATCH,
     ArchiveVerdict.NONE,
 ]
-_TITLE_PARTS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
 
 Progress = Callable[[str], None]
 
@@ -126,17 +126,6 @@ def read_documents(paths: Sequence[str | Path]) -> list[Document]:
         except OSError as exc:
             raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
     return documents
-
-
-def title_in_text(title: str | None, text_key: str) -> bool | None:
-    """Does a page title (or its longest part, without the site name) appear in the document?"""
-    if not title:
-        return None
-    parts = [p for p in _TITLE_PARTS.split(title) if p.strip()] or [title]
-    headline = quote_key(max(parts, key=len))
-    if len(headline) < 4:
-        return None
-    return headline in text_key
 
 
 class Checker:
@@ -262,16 +251,17 @@ class Checker:
             for _, citation in work:
                 for ref in citation.archives:
                     self.retrieve(ref)
-        texts = {doc.path: quote_key(document_text(doc.data, doc.path)) for doc, _ in per_document}
+        texts = {doc.path: DocumentText.of(document_text(doc.data, doc.path)) for doc, _ in per_document}
         return list(await asyncio.gather(*(self._judge(c, texts[d.path], options) for d, c in work)))
 
-    async def _judge(self, citation: Citation, doc_key: str, options: CheckOptions) -> CheckResult:
+    async def _judge(self, citation: Citation, document: DocumentText, options: CheckOptions) -> CheckResult:
         live = await self.live(citation.url) if options.live else None
         memento: Memento | None = None
         archive_verdict = ArchiveVerdict.NONE
         others: list[str] = []
         if options.archive and citation.archives:
-            mementos = [with_verdict_for(await self.retrieve(ref), citation.url) for ref in citation.archives]
+            tracking = tuple(self.config.urls.tracking_params)
+            mementos = [with_verdict_for(await self.retrieve(ref), citation.url, tracking) for ref in citation.archives]
             mementos.sort(key=lambda m: _ARCHIVE_RANK.index(m.verdict))
             memento, rest = mementos[0], mementos[1:]
             archive_verdict = memento.verdict
@@ -284,7 +274,7 @@ class Checker:
         )
         if memento is not None and archived_title and not memento.title:
             memento = dataclasses.replace(memento, title=archived_title)
-        in_document = title_in_text(archived_title, doc_key) if archive_verdict is ArchiveVerdict.OK else None
+        in_document = title_in_text(archived_title, document) if archive_verdict is ArchiveVerdict.OK else None
         judgement = judge(
             self.config.policy,
             live.verdict if live is not None else None,
@@ -313,20 +303,19 @@ class Checker:
 
     def _drift(self, live: _Live | None, memento: Memento | None, citation: Citation) -> Comparison:
         if live is None or memento is None:
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
+            return Comparison.unknown("one side was not checked")
         if memento.capture is None:
             # The archive's reason is in the archive's own sentence; here it is pointed at, not repeated.
-            missing = f"the archived copy is {memento.verdict.value}: see archive"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
+            return Comparison.unknown(f"the archived copy is {memento.verdict.value}: see archive")
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
             status = live.result.capture.status
             said = f"the live page answered {status}" if live.accepted else f"the live page is {live.verdict.value}"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"{said}: see live")
+            return Comparison.unknown(f"{said}: see live")
         archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
         if archived is None or live_fp is None:
             reason = why or "the live page has no text"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
+            return Comparison.unknown(reason)
         current = TextSide.of(live_fp, live.result.capture.payload_sha256)
         return compare(archived, current, self.config.drift, expected_quote=citation.expected_quote)
 

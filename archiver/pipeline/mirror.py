@@ -22,10 +22,11 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from archiver.archives.perma import Perma
-from archiver.archives.protocol import Archives, MementoArchive, content_verdict, judge
+from archiver.archives.protocol import Archives, MementoArchive, content_verdict
 from archiver.archives.wayback import Wayback
 from archiver.config import Config
 from archiver.errors import InvalidURLError, StoreError, UnknownCaptureError, UsageError
+from archiver.judge.archive import with_verdict_for
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
 from archiver.pipeline.capture import CaptureEngine
 from archiver.refs import parse_archive_ref
@@ -87,16 +88,6 @@ async def open_archives(config: Config, engine: CaptureEngine) -> AsyncIterator[
     )
 
 
-def with_verdict_for(memento: Memento, cited_url: str | None) -> Memento:
-    """The memento judged against the cited URL (`ok` becomes `mismatch` when it captured another)."""
-    if cited_url is None:
-        return memento
-    verdict = judge(memento, cited_url)
-    if verdict is memento.verdict:
-        return memento
-    return replace(memento, verdict=verdict)
-
-
 async def mirror_refs(
     engine: CaptureEngine,
     archives: Archives,
@@ -126,7 +117,8 @@ async def mirror_refs(
     mementos = [task.result() for task in tasks]
     index = engine.index
     assert index is not None
-    judged = [with_verdict_for(m, cited_url) for m in mementos]
+    tracking = tuple(engine.config.urls.tracking_params)
+    judged = [with_verdict_for(m, cited_url, tracking) for m in mementos]
     for memento in judged:
         index.add_memento(memento)
     return judged
