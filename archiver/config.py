@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,13 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    exclude: list[str] = _s([], "URL regexes `check` does not fetch; such citations are reported as excluded.")
+    include: list[str] = _s([], "URL regexes always checked, even if excluded; alone, only these are checked.")
+    accept: list[str] = _s([], "Live statuses treated as fine besides 2xx, e.g. ['403', '520..530'].")
+
+
+@dataclass(frozen=True)
 class UrlsConfig:
     tracking_params: list[str] = _s(
         list(TRACKING_PARAMS),
@@ -206,6 +214,7 @@ class Config:
     )
     drift: DriftConfig = field(default_factory=DriftConfig, metadata={"help": "Drift thresholds."})
     live: LiveConfig = field(default_factory=LiveConfig, metadata={"help": "Live verdict rules."})
+    check: CheckConfig = field(default_factory=CheckConfig, metadata={"help": "What `archiver check` checks."})
     urls: UrlsConfig = field(default_factory=UrlsConfig, metadata={"help": "When two URLs are the same page."})
     watch: WatchConfig = field(default_factory=WatchConfig, metadata={"help": "Nightly watch list."})
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig, metadata={"help": "Nightly schedule."})
@@ -312,6 +321,21 @@ def load_config(path: Path | None = None, overrides: Mapping[str, Any] | None = 
     return config
 
 
+def parse_statuses(text: str, where: str = "--accept") -> frozenset[int]:
+    """HTTP statuses from `200..299,403` (ranges inclusive, as lychee writes them); ConfigError if none."""
+    statuses: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        low, _, high = part.partition("..")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ConfigError(f"{where}: {part!r} is not a status or a range such as 200..299") from None
+        if not 100 <= first <= last <= 599:
+            raise ConfigError(f"{where}: {part!r} is not a range of HTTP statuses (100 to 599, low..high)")
+        statuses.update(range(first, last + 1))
+    return frozenset(statuses)
+
+
 def _validate(config: Config) -> None:
     f = config.fetch
     positive = {
@@ -349,6 +373,14 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{name} must be greater than 0, not {number}")
     if a.wayback_interval < 0 or a.perma_folder < 0:
         raise ConfigError("archiving.wayback_interval and archiving.perma_folder must not be negative")
+    for name, patterns in (("check.exclude", config.check.exclude), ("check.include", config.check.include)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{name}: {pattern!r} is not a regular expression ({exc})") from None
+    for text in config.check.accept:
+        parse_statuses(text, f"check.accept: {text!r}")
     d = config.drift
     if not 0 <= d.replaced <= d.minor <= d.equivalent <= 1:
         raise ConfigError("drift thresholds must satisfy 0 <= replaced <= minor <= equivalent <= 1")

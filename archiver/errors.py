@@ -23,7 +23,7 @@ raised, so callers handle only these. Every message says what happened and what 
 
 from __future__ import annotations
 
-from archiver.models import ErrorKind
+from archiver.models import ErrorKind, Problem
 
 
 class ArchiverError(Exception):
@@ -64,10 +64,19 @@ class InvalidURLError(ArchiverError):
 class FetchFailure(ArchiverError):
     """A fetch ended without a usable response; `kind` is recorded in the capture."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, kind: ErrorKind, message: str | Problem) -> None:
+        problem = message if isinstance(message, Problem) else None
+        text = message.text() if isinstance(message, Problem) else message
+        super().__init__(text)
         self.kind = kind
-        self.message = message
+        self.message = text
+        # The parts, when the raiser built them: a caller quoting this failure takes the sentence
+        # and drops a hint that does not fit its context.
+        self.problem = problem
+
+    def sentence(self) -> str:
+        """The failure without its hint (all of it when it carries no Problem)."""
+        return self.problem.sentence() if self.problem is not None else self.message
 
 
 class BlockedAddressError(FetchFailure):

@@ -103,6 +103,27 @@ class Truncation(StrEnum):
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A failure in words, built once where it happens: what (`subject`), what went wrong
+    (`detail`), and at most one thing to do (`hint`, only where it fits: no "check the host name
+    for typos" about an archive's own host). Later messages quote `sentence()` or point at it;
+    they never paste a whole message inside another one."""
+
+    subject: str
+    detail: str
+    hint: str = ""
+
+    def sentence(self) -> str:
+        return f"{self.subject} {self.detail}"
+
+    def text(self) -> str:
+        return self.sentence() + (f"; {self.hint}" if self.hint else "")
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass(frozen=True)
 class Failure:
     """A typed reason a fetch failed: `{kind, message}` in JSON."""
 

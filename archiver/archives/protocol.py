@@ -120,7 +120,7 @@ class MementoArchive:
             async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
                 start = await read_start(response)
         except (HTTPError, FetchFailure) as exc:
-            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)}); try again later")
+            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)})")
         if is_challenge(response.status_code, response.headers, start):
             return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")
         if response.status_code in (404, 410):

@@ -45,6 +45,12 @@ def days_between(a: datetime, b: datetime) -> float:
     return abs((a - b).total_seconds()) / SECONDS_PER_DAY
 
 
+def _root_words(error: BaseException) -> str | None:
+    """The sentence of the fetch failure under an archive error, if that is what caused it."""
+    cause = error.__cause__
+    return cause.sentence() if isinstance(cause, FetchFailure) else None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One capture in the Wayback Machine's index."""
@@ -181,6 +187,12 @@ class Wayback:
             try:
                 snapshot, note = await self.via_redirect(url, when)
             except ArchiveAccessError as redirect_error:
+                cdx_cause, redirect_cause = _root_words(cdx_error), _root_words(redirect_error)
+                if cdx_cause is not None and cdx_cause == redirect_cause:
+                    # One cause (offline: the host does not resolve) is said once, not once per route.
+                    raise ArchiveAccessError(
+                        f"the Wayback Machine could not be asked ({cdx_cause})"
+                    ) from redirect_error
                 raise ArchiveAccessError(f"{cdx_error}; fallback: {redirect_error}") from redirect_error
             if snapshot is not None and max_days is not None and days_between(snapshot.datetime, when) > max_days:
                 return None, "wayback-redirect", f"the nearest Wayback capture is more than {max_days:g} days away"
@@ -214,7 +226,7 @@ class Wayback:
             snapshot, route, why = await self.closest(ref.original_url, cited)
         except ArchiveAccessError as exc:
             return dataclasses.replace(
-                base, verdict=ArchiveVerdict.UNAVAILABLE, obtained_via="wayback-cdx", reason=f"{exc}; try again later"
+                base, verdict=ArchiveVerdict.UNAVAILABLE, obtained_via="wayback-cdx", reason=str(exc)
             )
         if snapshot is None:
             return dataclasses.replace(base, verdict=ArchiveVerdict.NOT_FOUND, obtained_via=route, reason=why)

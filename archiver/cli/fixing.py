@@ -11,8 +11,6 @@ import typer
 
 from archiver.cli.archiving_output import render_outcomes
 from archiver.cli.options import (
-    ArchiveDirOpt,
-    ConfigOpt,
     ExitCode,
     FormatOpt,
     OutputOpt,
@@ -32,13 +30,11 @@ from archiver.warc.wacz import load_signing_key, new_signing_key, verify_wacz
 def archive(
     urls: Annotated[list[str] | None, typer.Argument(help="URLs to archive now.")] = None,
     from_file: Annotated[Path | None, typer.Option("--from-file", help="A file of URLs, one a line.")] = None,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Capture URLs ourselves and ask Perma.cc / Save Page Now for new archives ([archiving] in config)."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     targets = list(urls or []) + (read_url_list(from_file) if from_file is not None else [])
     outcomes = archive_urls(cfg, targets)
     emit(render_outcomes(outcomes, "json" if out_format(fmt) == "json" else "table"), output)
@@ -49,13 +45,11 @@ def annotate(
     document: Annotated[Path, typer.Argument(metavar="DOC", help="An HTML, Markdown or text document.")],
     output: Annotated[Path | None, typer.Option("--output", help="Write the annotated document here.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Rewrite DOC itself.")] = False,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
 ) -> None:
     """Write the recorded archives next to their citations (Robust Links in HTML); print the diff."""
     if output is None and not in_place:
         raise UsageError("give --output FILE for the annotated document (or --in-place to rewrite it)")
-    cfg = load(config, archive_dir)
+    cfg = load()
     result = annotate_document(cfg, document, output=output, in_place=in_place)
     sys.stdout.write(result.diff or "no change\n")
     for url, why in result.skipped:
@@ -71,8 +65,6 @@ def export(
     verify: Annotated[Path | None, typer.Option("--verify", help="Verify this WACZ instead.")] = None,
     sign: Annotated[bool, typer.Option("--sign", help="Sign anonymously with a new ECDSA P-256 key.")] = False,
     sign_key: Annotated[Path | None, typer.Option("--sign-key", help="Sign with this P-256 PEM key.")] = None,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
 ) -> None:
     """Check documents and package the evidence as a WACZ; or --verify a package's hashes and signature."""
     if verify is not None:
@@ -84,7 +76,7 @@ def export(
         raise typer.Exit(ExitCode.OK if check.ok else ExitCode.FAILED)
     if not documents or output is None:
         raise UsageError("give DOC... and --output FILE.wacz (or --verify FILE.wacz)")
-    cfg = load(config, archive_dir)
+    cfg = load()
     key = load_signing_key(sign_key) if sign_key is not None else (new_signing_key() if sign else None)
     result = asyncio.run(export_documents(read_documents(documents), cfg, output, signing_key=key))
     package = result.package

@@ -30,7 +30,7 @@ ARCHIVE_WORDS = {
     ArchiveVerdict.OK: "The archived copy captures the cited URL{when}.",
     ArchiveVerdict.MISMATCH: "The archive link captures a different page ({detail}) than the one cited.",
     ArchiveVerdict.NOT_FOUND: "The archive link leads to no archived copy ({detail}).",
-    ArchiveVerdict.UNAVAILABLE: "The archive could not be consulted ({detail}); try again later or with an API key.",
+    ArchiveVerdict.UNAVAILABLE: "The archive could not be consulted ({detail}); try again later.",
     ArchiveVerdict.METADATA_ONLY: "The archive confirms what it captured and when, but its content "
     "could not be retrieved ({detail}).",
     ArchiveVerdict.PENDING: "The archive's own capture is still pending ({detail}).",

@@ -20,7 +20,7 @@ import httpcore
 import httpx
 
 from archiver.errors import BlockedAddressError, FetchFailure
-from archiver.models import ErrorKind
+from archiver.models import ErrorKind, Problem
 from archiver.urls import ParsedURL, is_public_address
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -105,8 +105,11 @@ class AddressGuard:
             except socket.gaierror as exc:
                 raise FetchFailure(
                     ErrorKind.DNS,
-                    f"could not resolve host {host!r} ({exc.strerror or exc}); "
-                    "check the host name for typos, or whether the site still exists",
+                    Problem(
+                        f"host {host!r}",
+                        f"could not be resolved ({exc.strerror or exc})",
+                        "check the host name for typos, or whether the site still exists",
+                    ),
                 ) from exc
             if not addresses:
                 raise FetchFailure(ErrorKind.DNS, f"host {host!r} resolves to no address; check the host name")

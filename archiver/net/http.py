@@ -31,9 +31,13 @@ async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> byte
 
 
 def describe_error(exc: httpx.HTTPError | FetchFailure) -> str:
-    """An httpx error as words (their str() is sometimes empty); our own failures speak for themselves."""
+    """An httpx error as words (their str() is sometimes empty); our own failures give their sentence.
+
+    Without the hint: it was written for a cited site ("check the host name for typos"), and an
+    archive's own host is not the reader's typo.
+    """
     if isinstance(exc, FetchFailure):
-        return exc.message
+        return exc.sentence()
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -14,6 +14,7 @@ import contextlib
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,12 @@ from archiver.store.locks import run_lock
 
 
 async def _check_all(
-    config: Config, run: ScheduledRun, clock: Clock, new_id: IdFactory, rng: random.Random
+    config: Config,
+    run: ScheduledRun,
+    clock: Clock,
+    new_id: IdFactory,
+    rng: random.Random,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[SourceResult], int]:
     """Check every source not yet done in this run; raises RunInterrupted when told to stop."""
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine:
@@ -59,6 +65,8 @@ async def _check_all(
                     outcome, state, baseline_id = await checker.check(entry, run.run_id)
                     watch.record(run.run_id, outcome, state, baseline_id)
                     fresh[entry.key] = outcome
+                    if progress is not None:
+                        progress(entry.url)
 
             # A TaskGroup, not gather: an unexpected error in one worker cancels the others before
             # the engine closes the archive under them.
@@ -84,10 +92,11 @@ def run_pass(
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
     notify_client: Client | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """One pass over the watch list for `run` (the caller holds the run lock)."""
+    """One pass over the watch list for `run` (the caller holds the run lock); `progress` gets each URL checked."""
     started_at = clock()
-    sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random()))
+    sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random(), progress))
     finished_at = clock()
     report = run_report(run.run_id, run.label, started_at, finished_at, sources, resumed)
     paths = write_reports(config, run.run_id, report, quiet_sources(sources))
@@ -151,6 +160,7 @@ def run_once(
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
     notify_client: Client | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """`archiver run`: one pass now, under the run lock, recorded in the ledger as a manual run.
 
@@ -165,7 +175,9 @@ def run_once(
         ledger = Ledger(config.archive_dir / LEDGER_NAME, clock)
         entry = ledger.begin(now, RunKind.MANUAL, label, run_id=run_id)
         try:
-            summary = run_pass(config, run, clock=clock, new_id=new_id, rng=rng, notify_client=notify_client)
+            summary = run_pass(
+                config, run, clock=clock, new_id=new_id, rng=rng, notify_client=notify_client, progress=progress
+            )
         except RunInterrupted as exc:
             ledger.end(entry, RunOutcome.INTERRUPTED, str(exc))
             raise

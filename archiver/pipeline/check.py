@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
-from archiver.judge.archive import page_failure, with_verdict_for
+from archiver.judge.archive import with_verdict_for
 from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
@@ -34,6 +35,7 @@ from archiver.models import (
     CheckResult,
     Citation,
     Comparison,
+    ErrorKind,
     LiveVerdict,
     Memento,
     Report,
@@ -66,9 +68,32 @@ class Document:
 
 
 @dataclass(frozen=True)
+class UrlFilter:
+    """Which cited URLs a check skips, as lychee decides: an `include` match is always checked; with
+    only includes given, nothing else is; otherwise an `exclude` match is skipped."""
+
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+
+    def skips(self, url: str) -> str | None:
+        """Why `url` is not checked (the pattern), or None when it is."""
+        if any(re.search(p, url) for p in self.include):
+            return None
+        if self.include and not self.exclude:
+            return "not matched by --include"
+        for pattern in self.exclude:
+            if re.search(pattern, url):
+                return f"matches exclude pattern {pattern!r}"
+        return None
+
+
+@dataclass(frozen=True)
 class CheckOptions:
     live: bool = True
     archive: bool = True
+    urls: UrlFilter = UrlFilter()
+    # Live statuses a team treats as fine (`--accept 403`): judged ok, with the status said.
+    accept: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,7 @@ class _Live:
     result: CaptureResult
     verdict: LiveVerdict
     reason: str
+    accepted: bool = False
 
 
 def read_documents(paths: Sequence[str | Path]) -> list[Document]:
@@ -116,6 +142,8 @@ class Checker:
         self._resolved: dict[str, asyncio.Task[Memento]] = {}
         self._retrieved: dict[str, asyncio.Task[Memento]] = {}
         self._archive_text: dict[str, tuple[TextSide | None, str | None]] = {}
+        self._accept: frozenset[int] = frozenset()
+        self.skipped: list[tuple[Citation, str]] = []
 
     def _tick(self, what: str) -> None:
         if self._progress is not None:
@@ -145,8 +173,11 @@ class Checker:
             probe_result = await self._probe(capture.final_url)
             probe = (probe_result.capture, probe_result.fingerprint)
         verdict, reason = judge_live(capture, result.fingerprint, probe, result.headers)
+        accepted = capture.status in self._accept and verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED)
+        if accepted:
+            verdict = LiveVerdict.OK
         self._tick(url)
-        return _Live(result, verdict, reason)
+        return _Live(result, verdict, reason, accepted)
 
     def resolve(self, ref: ArchiveRef) -> asyncio.Task[Memento]:
         if ref.uri not in self._resolved:
@@ -190,12 +221,20 @@ class Checker:
         ]
         originals: dict[str, str | None] = {}
         if options.archive:
-            refs = candidate_refs([link for _, links in per_document for link in links])
+            # Archive links of an excluded citation are not asked either (nothing of it is fetched).
+            wanted = [link for _, links in per_document for link in links if options.urls.skips(link.url) is None]
+            refs = candidate_refs(wanted)
             resolved = await asyncio.gather(*(self.resolve(ref) for ref in refs))
             originals = {ref.uri: memento.original_url for ref, memento in zip(refs, resolved, strict=True)}
+        self._accept = options.accept
         work: list[tuple[Document, Citation]] = []
         for doc, links in per_document:
-            work.extend((doc, citation) for citation in pair(links, originals))
+            for citation in pair(links, originals):
+                why = options.urls.skips(citation.url)
+                if why is None:
+                    work.append((doc, citation))
+                else:
+                    self.skipped.append((citation, why))
         if options.live:
             for _, citation in work:
                 self.live(citation.url)
@@ -238,6 +277,8 @@ class Checker:
             archive_checked=options.archive,
         )
         reasons = list(judgement.reasons) + others
+        if live is not None and live.accepted:
+            reasons.insert(0, f"HTTP {live.result.capture.status} is accepted as fine (--accept or [check] accept).")
         if citation.note:
             reasons.append(citation.note[0].upper() + citation.note[1:].rstrip(".") + ".")
         return CheckResult(
@@ -255,12 +296,14 @@ class Checker:
         if live is None or memento is None:
             return Comparison.unknown("one side was not checked")
         if memento.capture is None:
-            missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
-            return Comparison.unknown(missing)
+            # The archive's reason is in the archive's own sentence; here it is pointed at, not repeated.
+            return Comparison.unknown(f"the archived copy is {memento.verdict.value}: see archive")
         if not memento.capture.is_content:
-            return Comparison.unknown(page_failure(memento) or "the archived copy is not the cited page")
+            return Comparison.unknown("the archived copy is not the cited page: see archive")
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
-            return Comparison.unknown(f"the live page is {live.verdict.value}")
+            status = live.result.capture.status
+            said = f"the live page answered {status}" if live.accepted else f"the live page is {live.verdict.value}"
+            return Comparison.unknown(f"{said}: see live")
         archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
         if archived is None or live_fp is None:
@@ -288,6 +331,14 @@ async def check_documents(
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)
     notes = []
+    if offline(results):
+        notes.append(
+            "No host could be resolved (every fetch failed in DNS): the network looks unreachable from here; "
+            "run the check again when online."
+        )
+    if checker.skipped:
+        listed = "; ".join(f"{c.url} ({c.found_in.path}:{c.found_in.line}, {why})" for c, why in checker.skipped)
+        notes.append(f"Excluded, not fetched: {len(checker.skipped)} citation(s): {listed}.")
     if not options.live:
         notes.append("Live pages were not checked (--no-live).")
     if not options.archive:
@@ -300,6 +351,16 @@ async def check_documents(
         title=f"citation check of {names}",
         notes=tuple(notes),
     )
+
+
+def offline(results: Sequence[CheckResult]) -> bool:
+    """Did every fetch of the run fail to resolve its host? Then the fault is the network, not the links."""
+    captures = [r.live_capture for r in results if r.live_capture is not None]
+    captures += [r.archive.capture for r in results if r.archive is not None and r.archive.capture is not None]
+    if not captures or any(c.error is None or c.error.kind is not ErrorKind.DNS for c in captures):
+        return False
+    # Archive lookups that never got as far as a capture failed too (no archive answered at all).
+    return all(r.archive is None or r.archive.verdict is not ArchiveVerdict.OK for r in results)
 
 
 def count_work(documents: Sequence[Document], config: Config) -> int:

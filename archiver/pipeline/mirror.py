@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -82,14 +82,29 @@ async def open_archives(config: Config, engine: CaptureEngine) -> AsyncIterator[
 
 
 async def mirror_refs(
-    engine: CaptureEngine, archives: Archives, refs: Sequence[ArchiveRef], cited_url: str | None = None
+    engine: CaptureEngine,
+    archives: Archives,
+    refs: Sequence[ArchiveRef],
+    cited_url: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Memento]:
-    """Resolve and retrieve each reference, record it in the index, judge it against `cited_url`."""
+    """Resolve and retrieve each reference, record it in the index, judge it against `cited_url`.
+
+    `progress` is called with each reference's URI once it is mirrored.
+    """
+
+    async def one(ref: ArchiveRef) -> Memento:
+        memento = await archives.mirror(ref)
+        if progress is not None:
+            progress(ref.uri)
+        return memento
+
     # A TaskGroup, not gather: if one reference raises (the archive folder failed), the others are
     # cancelled before the engine closes under them.
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(archives.mirror(ref)) for ref in refs]
+            tasks = [group.create_task(one(ref)) for ref in refs]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None  # callers handle the package's errors, not groups
     mementos = [task.result() for task in tasks]
@@ -144,10 +159,16 @@ def usable(memento: Memento) -> bool:
     return memento.verdict is ArchiveVerdict.OK and memento.capture is not None and not memento.problems
 
 
-async def mirror_with(engine: CaptureEngine, refs: Sequence[ArchiveRef], cited_url: str | None = None) -> list[Memento]:
+async def mirror_with(
+    engine: CaptureEngine,
+    refs: Sequence[ArchiveRef],
+    cited_url: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[Memento]:
     """`mirror_refs` with the archives opened on `engine` (which must be open)."""
     async with open_archives(engine.config, engine) as archives:
-        return await mirror_refs(engine, archives, refs, cited_url)
+        return await mirror_refs(engine, archives, refs, cited_url, progress=progress)
 
 
 def mirror(config: Config, texts: Sequence[str], cited_url: str | None = None) -> list[Memento]:

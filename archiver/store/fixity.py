@@ -10,7 +10,7 @@ report; the CLI renders it and exits 2 when it has any problem. See docs/warc-la
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +98,13 @@ def _spot(info: RecordInfo) -> _RecordSpot:
     return _RecordSpot(info.length, info.type, info.payload_sha256, info.payload_digest)
 
 
-def verify(paths: ArchivePaths, index: Index | None = None) -> FixityReport:
-    """Audit the whole archive folder; `index` adds the index <-> WARC cross-checks."""
+def verify(
+    paths: ArchivePaths, index: Index | None = None, *, progress: Callable[[str], None] | None = None
+) -> FixityReport:
+    """Audit the whole archive folder; `index` adds the index <-> WARC cross-checks.
+
+    `progress` is called with each WARC file's name once it is audited.
+    """
     root = paths.root
     manifest = read_manifest(paths.warcs)
     problems: list[FixityProblem] = []
@@ -112,6 +117,8 @@ def verify(paths: ArchivePaths, index: Index | None = None) -> FixityReport:
         records += len(audit.records)
         size += audit.size
         problems.extend(audit.problems)
+        if progress is not None:
+            progress(name)
         if path.name.endswith(OPEN_SUFFIX):
             problems.append(
                 FixityProblem(

@@ -306,18 +306,30 @@ class Index:
         self.query("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def rebuild_index(paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now) -> Index:
+def _ticking(captures: Iterator[Capture], progress: Callable[[str], None]) -> Iterator[Capture]:
+    for capture in captures:
+        progress(capture.id)
+        yield capture
+
+
+def rebuild_index(
+    paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now, progress: Callable[[str], None] | None = None
+) -> Index:
     """Recreate `index.sqlite3` from the WARC metadata records alone; returns it opened.
 
     Built in a temporary file and renamed over the old index, so a failure leaves the old one. Close
     every other connection to the index first: an open connection would keep the replaced file.
+    `progress` is called with each capture's id as it is read.
     """
     temp = paths.root / f".index.sqlite3.rebuild-{os.getpid()}"
     for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
         leftover.unlink(missing_ok=True)
     fresh = Index(temp, clock=clock)
     try:
-        fresh.add_captures(iter_captures(paths.root))
+        captures = iter_captures(paths.root)
+        if progress is not None:
+            captures = _ticking(captures, progress)
+        fresh.add_captures(captures)
         fresh.checkpoint()
         fresh._db.execute("PRAGMA journal_mode=DELETE")
     finally:
