@@ -188,8 +188,9 @@ def store_only(pages: int, archive: Path) -> float:
     sys.path.insert(0, str(HERE.parent))
     from datetime import UTC, datetime
 
+    from archiver.content.body import Body
     from archiver.models import ArchivePaths, Capture
-    from archiver.net.exchange import Body, Exchange, FetchOutcome
+    from archiver.net.exchange import Exchange, FetchOutcome
     from archiver.store.warcfiles import WarcStore
 
     sys.path.insert(0, str(HERE))

@@ -1,17 +1,12 @@
 """The Dask adapter: shards submitted to a scheduler, their rows indexed here as each returns.
 
-`tcp://host:8786` connects to a running scheduler (`dask scheduler` / `dask worker --nthreads K`,
-Kubernetes, HPC); `local:N` starts a LocalCluster of N worker processes, each running
-`shards_per_worker` shards at once (threads; K should match it on a real cluster). Why this shape:
-
-- One task per shard of whole hosts (shards.py), so politeness holds across the cluster; a worker
-  killed mid-shard is Dask's to notice, and it runs the task again on another worker (up to
-  `distributed.scheduler.allowed-failures`), where worker.py takes over what the dead one stored.
-- The coordinator is the index's only writer: a shard's rows are queued into the index (deduped by
-  capture id) when its result arrives, and its future released, so Dask never recomputes it.
-- Before the first shard, every worker must read the batch's token from the archive folder:
-  a worker that mounts another folder would write WARCs the index never sees.
-- The client is synchronous and waited on from a thread: the event loop keeps judging results.
+`tcp://host:8786` connects to a running scheduler (`dask worker --nthreads K`, K matching
+`shards_per_worker`); `local:N` starts a LocalCluster of N worker processes. One task per shard of
+whole hosts; a worker killed mid-shard is Dask's to notice (it runs the task again elsewhere, where
+worker.py takes over what the dead one stored). The coordinator indexes each shard's rows once
+(deduped by capture id) and releases its future so Dask never recomputes it; before the first
+shard every worker must read the batch's token from the archive folder. The synchronous client is
+waited on from a thread, so the event loop keeps judging results. See docs/scale.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,17 @@
 """What a Dask worker runs: one shard captured into the worker's own WARC files, rows returned.
 
-The worker never opens the index: the coordinator is its only writer. It gets each URL's latest
-capture from the coordinator (`ShardTask.priors`, so an unchanged page is still a revisit record)
-and returns the rows it stored with the results (text fingerprints, final headers).
-
-Nothing lost, nothing twice, when a worker dies mid-shard and Dask runs the shard again elsewhere:
-every attempt lists the WARC files it opens in a journal (`cluster/<batch>/<shard>/` in the archive
-folder) before writing a capture into them. A later attempt reads the journal, recovers a dead
-attempt's `.open` file (cut to its last complete record, sealed; its flock tells dead from alive),
-takes the captures it holds as done, and fetches only the rest.
+The worker never opens the index (the coordinator is its only writer): it gets each URL's latest
+capture with the task (`priors`, so an unchanged page is still a revisit) and returns the rows it
+stored with the results. Nothing lost, nothing twice when a worker dies mid-shard: every attempt
+lists the WARC files it opens in a journal (`cluster/<batch>/<shard>/`) before writing into them;
+a later attempt recovers a dead attempt's `.open` file (its flock tells dead from alive), takes
+the captures it holds as done, and fetches only the rest. See docs/scale.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import uuid
@@ -24,12 +22,12 @@ from pathlib import Path
 from archiver.config import Config
 from archiver.content.fingerprint import fingerprint
 from archiver.errors import ArchiverError, ClusterError
+from archiver.judge.pagekind import classify_fingerprint
 from archiver.models import ArchivePaths, Capture
 from archiver.pipeline.capture import CaptureEngine, CaptureResult
-from archiver.pipeline.compare import stored_payload
 from archiver.store.recovery import OPEN_SUFFIX, recover_file
 from archiver.warc.metadata import iter_file_captures
-from archiver.warc.read import stored_http_headers
+from archiver.warc.read import payload_at, stored_http_headers
 
 JOURNAL_DIR = "cluster"
 TOKEN_NAME = "token"
@@ -129,20 +127,27 @@ def journal_captures(archive_dir: Path, folder: Path) -> list[tuple[str, list[Ca
 
 def _reread(root: Path, capture: Capture, config: Config, with_main_text: bool) -> CaptureResult:
     """A capture taken over from a dead attempt, with its fingerprint and headers read back."""
-    if capture.warc is None or capture.final_url is None:
+    if capture.warc is None or capture.final_url is None or capture.status is None:
         return CaptureResult(capture, None)
-    body, content_type, encoding = stored_payload(root, capture.warc)
-    try:
+    headers = stored_http_headers(root, capture.warc)
+    with payload_at(root, capture.warc) as payload:
         fp = fingerprint(
-            body,
-            content_type=content_type or capture.content_type,
-            content_encoding=encoding,
+            payload.body,
+            content_type=payload.content_type or capture.content_type,
+            content_encoding=payload.content_encoding,
             max_decoded_bytes=config.fetch.max_decoded_bytes,
             with_main_text=with_main_text,
+            with_markup=True,
         )
-    finally:
-        body.close()
-    return CaptureResult(capture, fp, stored_http_headers(root, capture.warc))
+    page = classify_fingerprint(
+        fp,
+        status=capture.status,
+        headers=headers,
+        url=capture.final_url,
+        requested_url=capture.url,
+        content_type=capture.content_type,
+    )
+    return CaptureResult(capture, dataclasses.replace(fp, markup=None), headers, page)
 
 
 def _earlier_attempts(task: ShardTask, journal: Path) -> tuple[dict[str, CaptureResult], list[Capture]]:

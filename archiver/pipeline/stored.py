@@ -7,7 +7,7 @@ Each opens the archive folder named by the config, does one thing, and closes it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from archiver import __version__
@@ -24,6 +24,7 @@ from archiver.store.index import Index, rebuild_index
 from archiver.store.recovery import RecoveryReport
 from archiver.store.warcfiles import WarcStore
 from archiver.warc.read import open_content
+from archiver.warc.scan import warc_files
 
 # `show --body` prints text; past this many decoded bytes the body is cut with a note.
 SHOW_BODY_LIMIT = 16 * 1024 * 1024
@@ -96,7 +97,13 @@ def decoded_body(config: Config, capture: Capture) -> str:
     return text
 
 
-def verify(config: Config) -> FixityReport:
+def warc_count(config: Config) -> int:
+    """How many WARC files `verify` will read (a progress bar's total)."""
+    warcs = ArchivePaths(config.archive_dir).warcs
+    return len(warc_files(warcs)) if warcs.exists() else 0
+
+
+def verify(config: Config, *, progress: Callable[[str], None] | None = None) -> FixityReport:
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists():
         raise StoreError(f"{paths.warcs} does not exist: there is no archive to verify at {paths.root}")
@@ -104,17 +111,17 @@ def verify(config: Config) -> FixityReport:
     try:
         if index is not None:
             recover_archive(paths, index)
-        return verify_archive(paths, index)
+        return verify_archive(paths, index, progress=progress)
     finally:
         if index is not None:
             index.close()
 
 
-def rebuild(config: Config) -> int:
+def rebuild(config: Config, *, progress: Callable[[str], None] | None = None) -> int:
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists():
         raise StoreError(f"{paths.warcs} does not exist: there are no WARC files to rebuild the index from")
-    index = rebuild_index(paths)
+    index = rebuild_index(paths, progress=progress)
     try:
         return index.count()
     finally:

@@ -1,20 +1,10 @@
 """The capture document: the JSON metadata record that makes our WARCs the index's source of truth.
 
-Every capture the store writes ends with one `application/json` metadata record (format
-`archiver-capture/1`): the Capture as jsonform writes it, the redirect hops with their record IDs,
-the attempts, and for a revisit the original it points at. `index rebuild`, start-up recovery and
-the fixity audit read captures back from these records alone, so the document is written once
-here and read back once here.
-
-Why revisits are compacted (issue 6; bench/nightly.py measures it): a nightly run writes one
-revisit per unchanged page, so its metadata record is most of what the archive grows by. Nothing
-the revisit record says is said again in the document (`compact_revisit_document`), and readers
-put it back (`CaptureDocuments`, fed every record of a file in order): the capture's location and
-payload digest are the revisit record's place and `WARC-Payload-Digest`, and the store writes that
-record just before the document, into the same file (a capture is never split across files).
-Measured on the bench, bytes per unchanged URL: revisit 564 + request 589 + metadata 900 = 2,070
-before; 569 + 648 = 1,217 now. Documents that carry both (every other capture, and revisits
-written before the compaction) are read as they are.
+Every capture the store writes ends with one `archiver-capture/1` metadata record; `index rebuild`,
+start-up recovery and the fixity audit read captures back from these records alone, so it is
+written once here and read back once here. A revisit's document is compacted (what the revisit
+record says is not said again) because it is most of what a nightly run grows the archive by.
+See docs/warc-layout.md.
 """
 
 from __future__ import annotations

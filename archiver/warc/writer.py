@@ -1,24 +1,11 @@
 """WARC/1.1 records serialised one gzip member each: response, revisit, request, metadata, warcinfo.
 
-Why it is built this way (reliability.md §0.1):
-
-* The header blocks are written directly from byte templates, exactly as warcio's `WARCWriter`
-  wrote them (issue 14: its header objects were a third of a small capture's CPU); digests are
-  finished `sha256:<hex>` (which `warcio check` verifies), and each record is one gzip member at
-  a level we choose (level 0 for payloads that are already compressed or random-looking:
-  deflating them again only costs CPU). One member per record keeps every offset seekable.
-* Payloads are the bodies exactly as received: de-chunked, still content-encoded. A
-  `Transfer-Encoding` header is renamed `X-Crawler-Transfer-Encoding` and Content-Length is set
-  to the stored length (the original kept as `X-Crawler-Content-Length`), so the archived HTTP
-  message is self-consistent (what Common Crawl and StormCrawler do).
-* A revisit record follows the identical-payload-digest profile: WARC-Refers-To*, the payload
-  digest, the response's status line and headers, WARC-Date, target URI and IP; our
-  `Archiver-Refers-To-*` fields name the original's file and offset so a reader needs no index.
-  Every record carries its file's WARC-Warcinfo-ID. Tried and not taken: deflate level 9 for the
-  small records (not a byte smaller than level 6 on them).
-
-The writer knows nothing of files, rollover or locking: it writes into a `RecordSink` (the open
-file, counting and hashing every byte) that warcstore owns.
+The header blocks are written directly from byte templates, byte for byte what warcio's
+`WARCWriter` wrote (its header objects were a third of a small capture's CPU: issue 14); digests
+are finished, and each record is one gzip member at a level we choose (its offset is what CDX
+tools seek to). Payloads are stored exactly as received; revisits follow the identical-payload-
+digest profile and name their original's file and offset. The writer knows nothing of files,
+rollover or locking: it writes into a `RecordSink` that `store/warcfiles` owns. See docs/warc-layout.md.
 """
 
 from __future__ import annotations
@@ -32,7 +19,8 @@ from urllib.parse import quote, urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
 
-from archiver.net.exchange import Body, Exchange
+from archiver.content.body import Body
+from archiver.net.exchange import Exchange
 from archiver.warc.metadata import METADATA_FORMAT, RefersTo
 from archiver.warc.record import REFERS_TO_FILE, REFERS_TO_OFFSET
 

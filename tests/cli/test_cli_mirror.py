@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,6 +25,7 @@ from archiver.errors import UsageError
 from archiver.models import ArchiveKind, ArchiveVerdict
 from archiver.pipeline.capture import CaptureEngine
 from archiver.pipeline.mirror import check_cited_url, mirror, mirror_with, parse_refs, usable
+from tests.clirun import Result, invoke
 from tests.conftest import shared_file
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
@@ -88,21 +86,12 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield World(perma, wayback, api, site, wayback_url, config, archive)
 
 
-def run(world: World, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "PERMA_API_KEY"}
-    if key is not None:
-        env["PERMA_API_KEY"] = key
-    return subprocess.run(
-        [sys.executable, "-m", "archiver", *args, "--config", str(world.config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
+def run(world: World, *args: str, key: str | None = None, columns: int | None = None) -> Result[str]:
+    env = {} if key is None else {"PERMA_API_KEY": key}
+    return invoke(*args, "--config", str(world.config), env=env, columns=columns)
 
 
-def mementos_of(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+def mementos_of(result: Result[str]) -> list[dict[str, Any]]:
     document = json.loads(result.stdout)
     assert document["schema_version"] == 1 and document["tool"] == "archiver"
     return list(document["mementos"])
@@ -196,7 +185,8 @@ def test_local_capture_references_and_table_output(world: World, httpserver: HTT
     fetched = run(world, "fetch", httpserver.url_for("/page"), "--format", "json")
     assert fetched.returncode == 0, fetched.stderr
     capture_id = json.loads(fetched.stdout)["captures"][0]["id"]
-    result = run(world, "mirror", f"capture:{capture_id}", "capture:ffffffff")
+    # Wide enough that no phrase looked for is folded across two lines of a cell.
+    result = run(world, "mirror", f"capture:{capture_id}", "capture:ffffffff", columns=120)
     assert result.returncode == 2  # the second names no capture
     for words in ("ok", "not_found", "local-index", httpserver.url_for("/page"), "no capture with ID 'ffffffff'"):
         assert words in result.stdout

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 
+from archiver.cluster import with_cluster
 from archiver.cluster.dask_runner import DaskRunner
 from archiver.cluster.worker import check_folder
 from archiver.config import Config, load_config
 from archiver.errors import ClusterError
-from archiver.models import ArchivePaths, Capture
+from archiver.models import ArchivePaths, Capture, Report
 from archiver.nightly.run import run_once
 from archiver.nightly.watchlist import open_watch
 from archiver.pipeline import stored as store_ops
@@ -107,6 +108,15 @@ def site_urls(port: int, per_host: int, hosts: int = HOSTS) -> list[str]:
     return [f"http://127.0.0.{2 + h}:{port}/h{h}/page-{i}" for h in range(hosts) for i in range(per_host)]
 
 
+def capture(urls: list[str], config: Config) -> list[Capture]:
+    """What `archiver fetch [--cluster]` does: the cluster `[cluster] address` names, else in-process."""
+    return asyncio.run(with_cluster(config, lambda runner: capture_urls(urls, config, runner=runner)))
+
+
+def check(docs: list[Document], config: Config) -> Report:
+    return asyncio.run(with_cluster(config, lambda runner: check_documents(docs, config, runner=runner)))
+
+
 def comparable(capture: Capture) -> tuple[object, ...]:
     return (capture.url, capture.final_url, capture.status, capture.payload_sha256, capture.text_sha256, capture.title)
 
@@ -128,9 +138,9 @@ def assert_archive_clean(config: Config, expected: list[Capture]) -> None:
 def test_fetch_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
     _, port = site
     urls = site_urls(port, 4) + [f"http://127.0.0.2:{port}/gone/x"]
-    here = asyncio.run(capture_urls(urls, settings(tmp_path / "here")))
+    here = capture(urls, settings(tmp_path / "here"))
     there_cfg = settings(tmp_path / "there", scheduler)
-    there = asyncio.run(capture_urls(urls, there_cfg))
+    there = capture(urls, there_cfg)
     assert [comparable(c) for c in there] == [comparable(c) for c in here]
     assert [c.status for c in there].count(404) == 1
     # The workers wrote the records: one file per shard attempt, none by the coordinator.
@@ -139,7 +149,7 @@ def test_fetch_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tu
     assert_archive_clean(there_cfg, there)
 
     # A second pass over unchanged pages stores revisits, as in-process: the coordinator sent the priors.
-    again = asyncio.run(capture_urls(urls, there_cfg))
+    again = capture(urls, there_cfg)
     assert all(c.revisit_of is not None for c in again if c.status == 200)
     assert_archive_clean(there_cfg, there + again)
 
@@ -151,7 +161,7 @@ def test_politeness_holds_across_the_cluster(scheduler: str, site: tuple[Site, i
     interval = 0.25
     config = settings(tmp_path / "a", scheduler, host_interval=interval, host_concurrency=1)
     urls = site_urls(port, 5, hosts=4)
-    captures = asyncio.run(capture_urls(urls, config))
+    captures = capture(urls, config)
     assert all(c.status == 200 for c in captures), [c.error for c in captures if c.status != 200]
     by_host: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for host, start, end, _path in handler.log:
@@ -175,9 +185,9 @@ def test_check_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tu
     urls = site_urls(port, 2) + [f"http://127.0.0.4:{port}/gone/page"]
     text = "\n".join(f"Source {i}: <{u}>" for i, u in enumerate(urls)).encode()
     docs = [Document("paper.md", text)]
-    here = asyncio.run(check_documents(docs, settings(tmp_path / "here")))
+    here = check(docs, settings(tmp_path / "here"))
     there_cfg = settings(tmp_path / "there", scheduler)
-    there = asyncio.run(check_documents(docs, there_cfg))
+    there = check(docs, there_cfg)
 
     def verdicts(report: Any) -> list[tuple[object, ...]]:
         return [
@@ -242,7 +252,7 @@ def test_no_scheduler_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT", "1s")
     config = settings(tmp_path / "a", f"tcp://127.0.0.1:{free_port()}")
     with pytest.raises(ClusterError, match="no Dask scheduler answers at tcp://127.0.0.1"):
-        asyncio.run(capture_urls(["http://127.0.0.2/"], config))
+        capture(["http://127.0.0.2/"], config)
 
 
 @pytest.mark.slow
@@ -261,7 +271,7 @@ def test_a_worker_killed_mid_shard_loses_nothing_and_doubles_nothing(
         client.close()
     result: dict[str, Any] = {}
 
-    def capture() -> None:
+    def night() -> None:
         async def go() -> None:
             async with DaskRunner(config) as runner:
                 result["captures"] = await capture_urls(urls, config, runner=runner)
@@ -269,7 +279,7 @@ def test_a_worker_killed_mid_shard_loses_nothing_and_doubles_nothing(
 
         asyncio.run(go())
 
-    thread = threading.Thread(target=capture)
+    thread = threading.Thread(target=night)
     thread.start()
     warcs = ArchivePaths(config.archive_dir).warcs
     deadline = time.monotonic() + 30
@@ -315,4 +325,4 @@ def test_cli_fetch_with_cluster_option(scheduler: str, site: tuple[Site, int], t
     assert [c["url"] for c in captures_of(done)] == urls
     assert {c["status"] for c in captures_of(done)} == {200}
     with pytest.raises(ClusterError, match="write local:N"):
-        asyncio.run(capture_urls(urls, settings(tmp_path / "b", "local:none")))
+        capture(urls, settings(tmp_path / "b", "local:none"))

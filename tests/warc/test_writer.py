@@ -19,7 +19,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archiver.net.exchange import Body, Exchange
+from archiver.content.body import Body
+from archiver.net.exchange import Exchange
 from archiver.warc.metadata import RefersTo
 from archiver.warc.writer import (
     HTTP_REQUEST,
