@@ -82,7 +82,7 @@ class DaskRunner:
                     # the batch is being fetched at once: a politeness-bound batch needs all of them.
                     threads_per_worker=self.config.cluster.shards_per_worker,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a random port: a second cluster on the machine must not clash
                     silence_logs=logging.ERROR,
                 )
                 self._client = Client(self._cluster)

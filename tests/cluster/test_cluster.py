@@ -71,7 +71,7 @@ class Site:
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -314,15 +314,16 @@ def test_a_worker_killed_mid_shard_loses_nothing_and_doubles_nothing(
 
 
 def test_cli_fetch_with_cluster_option(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
-    """`archiver fetch --cluster ADDRESS` in a real process: captured on the workers, exit 0."""
+    """`archiver fetch --cluster ADDRESS` through `main(argv)`: captured on the workers, exit 0."""
     from tests.cli.test_cli_capture import captures_of, run, write_config
 
     _, port = site
     config = write_config(tmp_path)
     urls = site_urls(port, 2, hosts=3)
-    done = run(config, "fetch", *urls, "--cluster", scheduler, "--format", "json", timeout=120)
+    done = run(config, "fetch", *urls, "--cluster", scheduler, "--format", "json")
     assert done.returncode == 0, done.stderr
     assert [c["url"] for c in captures_of(done)] == urls
     assert {c["status"] for c in captures_of(done)} == {200}
+    assert len({c["warc"]["file"] for c in captures_of(done)}) >= 2, "written by the workers, a file per shard"
     with pytest.raises(ClusterError, match="write local:N"):
         capture(urls, settings(tmp_path / "b", "local:none"))
