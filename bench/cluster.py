@@ -10,7 +10,8 @@ server latencies, each captured in-process and on `local:2`, in the same command
   it reached (target >= 80%).
 
 Each side runs in a child process; peak RSS is that process tree's (coordinator + workers),
-sampled. Cluster start-up is timed apart from the capture. Usage: .venv/bin/python
+sampled, and CPU ms per page is the whole tree's (server excluded): on a shared machine the
+wall-clock figures follow the load, the CPU ones much less. Cluster start-up is timed apart. Usage: .venv/bin/python
 bench/cluster.py [--urls 20000] [--hosts 200] [--interval 0.5] [--workers 2] [--latencies 0,50]
 """
 
@@ -74,6 +75,19 @@ class TreeRss:
         self._stop.set()
         self._thread.join()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the tree so far (live processes: call it before the cluster closes)."""
+        import psutil
+
+        total = 0.0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
 
 def settings(archive: Path, latency_ms: float, interval: float, cluster: str) -> dict[str, Any]:
     cpu_bound = latency_ms == 0
@@ -102,11 +116,12 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
     config = load_config(None, settings(archive, latency_ms, interval, cluster))
     out: dict[str, Any] = {}
 
-    async def go() -> None:
+    async def go(rss: TreeRss) -> None:
         if not cluster:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), rss.cpu_seconds()
             captures = await capture_urls(urls, config)
             out["seconds"] = time.perf_counter() - start
+            out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
             out["startup"] = 0.0
         else:
             from archiver.cluster.dask_runner import DaskRunner
@@ -114,16 +129,17 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
             began = time.perf_counter()
             async with DaskRunner(config) as runner:
                 out["startup"] = time.perf_counter() - began
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), rss.cpu_seconds()
                 captures = await capture_urls(urls, config, runner=runner)
                 out["seconds"] = time.perf_counter() - start
+                out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
         failed = [c for c in captures if c.status != 200]
         out["count"] = len(captures)
         out["failed"] = len(failed)
         out["first_error"] = str(failed[0].error) if failed else ""
 
     with TreeRss() as rss:
-        asyncio.run(go())
+        asyncio.run(go(rss))
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out["peak_rss_mb"] = max(rss.peak, own) / 1024**2
     return out
@@ -171,7 +187,10 @@ def main() -> None:
             server.terminate()
             server.wait()
     print(f"{args.urls} URLs over {args.hosts} loopback hosts; {os.cpu_count()} cores")
-    header = f"{'latency':>8} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8} {'RSS MB':>8}"
+    header = (
+        f"{'latency':>8} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8} {'RSS MB':>8}"
+        f" {'CPU ms/page':>12}"
+    )
     print(header)
     base: dict[float, float] = {}
     for latency, mode, result in rows:
@@ -180,7 +199,7 @@ def main() -> None:
         bound = "" if latency == 0 else f"{100 * rate / (args.hosts / max(args.interval, latency / 1000)):7.1f}%"
         print(
             f"{latency:6.0f}ms {mode:>11} {rate:9.1f} {rate / base[latency]:7.2f}x {bound:>8} "
-            f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f}"
+            f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f}"
             + (f"  failed {result['failed']}: {result['first_error']}" if result["failed"] else "")
         )
     print(
