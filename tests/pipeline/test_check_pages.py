@@ -14,10 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import docx
 import pytest
+from docx.oxml import parse_xml
 from werkzeug import Request, Response
 
 from tests.clirun import invoke_bytes
+from tests.extract.test_docx_fields import field_runs
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
@@ -224,3 +227,18 @@ def test_the_best_usable_copy_decides(world: World, tmp_path: Path) -> None:
     assert item["archive"]["ref"].startswith(f"{world.wayback}/web/{WB}/")
     assert any("Also cited as an archive" in r and "failed" in r for r in item["reasons"])
     assert code == 0
+
+
+def test_a_docx_archive_link_in_a_hyperlink_field_is_paired(world: World, tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph(f"The Chinese source text is available online at: {world.live}/article")
+    paragraph = document.add_paragraph("An archived version is available online at: ")
+    for xml in field_runs(f' HYPERLINK "{world.wb("/article")}" ', "the archived copy"):
+        paragraph._p.append(parse_xml(xml))
+    path = tmp_path / "brief.docx"
+    document.save(str(path))
+    proc = invoke_bytes("check", str(path), "--format", "json", "--config", str(world.config(tmp_path)))
+    (item,) = json.loads(proc.stdout)["results"]
+    assert item["citation"]["url"] == f"{world.live}/article"
+    assert item["archive"]["verdict"] == "ok", item["reasons"]
+    assert proc.returncode == 0
