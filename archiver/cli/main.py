@@ -16,6 +16,7 @@ from rich.console import Console
 from archiver.cli import archive as cli_archive
 from archiver.cli import check as cli_check
 from archiver.cli import nightly as cli_nightly
+from archiver.cli import schema as cli_schema
 from archiver.cli.options import (
     ArchiveDirOpt,
     ConfigOpt,
@@ -128,6 +129,7 @@ def index_rebuild(config: ConfigOpt = None, archive_dir: ArchiveDirOpt = None) -
 cli_check.register(app)
 cli_archive.register(app)
 cli_nightly.register(app)
+cli_schema.register(app)
 
 
 def main() -> None:
