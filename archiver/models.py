@@ -45,6 +45,10 @@ class DriftVerdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The drift verdicts that mean the page changed (unknown is not a change: it is no answer).
+DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"
@@ -256,6 +260,11 @@ class Comparison:
     quote_in_a: bool | None = None
     quote_in_b: bool | None = None
     reason: str | None = None
+
+    @classmethod
+    def unknown(cls, reason: str | None = None) -> Comparison:
+        """No answer: one side is missing or has nothing to compare, and `reason` says which."""
+        return cls(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
 
     @property
     def excerpt(self) -> str | None:

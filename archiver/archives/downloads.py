@@ -1,8 +1,8 @@
 """Read archive files as received (a Perma WARC download, a WACZ): check them, find the page.
 
 Why it is built this way:
-- warcio reads the WARC records (it is the project's WARC library); a WACZ is a zip, read with
-  the standard `zipfile`. The `wacz` package is not used: it validates the same hashes but pulls
+- WARC records are read through `warc.read` (warcio, the project's WARC library); a WACZ is a zip,
+  read with the standard `zipfile`. The `wacz` package is not used: it validates the same hashes but pulls
   in `frictionless` and its dependency tree for what is a loop over `datapackage.json`.
 - Integrity first. Every `datapackage.json` resource is re-hashed (sha256, and its size), and
   `datapackage-digest.json` is checked against `datapackage.json` itself. A mismatch is returned
@@ -23,6 +23,7 @@ Reading is blocking; async callers run it in a thread.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -35,17 +36,14 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import ChunkedDataReader
-from warcio.exceptions import ArchiveLoadFailed
-
 from archiver.archives.wacz import structure_failures, validate_note
 from archiver.clock import parse_stamp
+from archiver.content.body import Body
 from archiver.content.fingerprint import fingerprint
-from archiver.errors import ArchiveAccessError
+from archiver.errors import ArchiveAccessError, CorruptWarcError
 from archiver.models import Capture, Hop, WarcLocation
-from archiver.net.exchange import Body
 from archiver.urls import comparable
+from archiver.warc.read import RecordHead, iter_heads, payload_here
 
 ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 64 * 1024
@@ -55,21 +53,10 @@ _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 
 
 @dataclass(frozen=True)
-class RecordInfo:
-    """The headers of one WARC record and where it lives, as found by the first pass."""
+class RecordInfo(RecordHead):
+    """A record found by the first pass, and the WACZ member holding it (None for a plain WARC file)."""
 
-    member: str | None  # the WACZ member holding it; None for a plain WARC file
-    offset: int  # within the member (or the file)
-    length: int
-    rec_type: str
-    target_uri: str | None
-    record_id: str | None
-    date: str | None
-    status: int | None
-    location: str | None
-    refers_to: str | None
-    refers_to_uri: str | None
-    payload_digest: str | None
+    member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,35 +158,8 @@ def _data_start(path: Path, info: zipfile.ZipInfo) -> int:
 
 
 def _scan(stream: IO[bytes], member: str | None) -> Iterator[RecordInfo]:
-    records = ArchiveIterator(stream, check_digests=False)
-    for record in records:
-        if record.format != "warc":
-            # warcio reads anything line-shaped as an ARC file; downloads are WARC or nothing.
-            raise ValueError(f"a {record.format} record where a WARC record should be")
-        headers = record.rec_headers
-        http = record.http_headers
-        status = None
-        location = None
-        if http is not None and record.rec_type in ("response", "revisit"):
-            code = http.get_statuscode()
-            status = int(code) if code and code.isdigit() else None
-            location = http.get_header("location")
-        offset = records.get_record_offset()
-        records.read_to_end(record)
-        yield RecordInfo(
-            member=member,
-            offset=offset,
-            length=records.get_record_length(),
-            rec_type=record.rec_type,
-            target_uri=headers.get_header("WARC-Target-URI"),
-            record_id=headers.get_header("WARC-Record-ID"),
-            date=headers.get_header("WARC-Date"),
-            status=status,
-            location=location,
-            refers_to=headers.get_header("WARC-Refers-To"),
-            refers_to_uri=headers.get_header("WARC-Refers-To-Target-URI"),
-            payload_digest=headers.get_header("WARC-Payload-Digest"),
-        )
+    for head in iter_heads(stream):
+        yield RecordInfo(**dataclasses.asdict(head), member=member)
 
 
 def _pick(records: Sequence[RecordInfo], url: str) -> RecordInfo | None:
@@ -268,31 +228,10 @@ class _Source:
 
     def payload(self, record: RecordInfo) -> tuple[Body, str | None, str | None]:
         """The record's entity body as stored (de-chunked, still content-encoded), with its headers."""
-        body = Body()
-        try:
-            return self._fill(body, record)
-        except BaseException:
-            body.close()
-            raise
-
-    def _fill(self, body: Body, record: RecordInfo) -> tuple[Body, str | None, str | None]:
         with self.open(record.member) as stream:
             stream.seek(record.offset)
-            found = next(iter(ArchiveIterator(stream, check_digests=False)))
-            http = found.http_headers
-            if http is not None:
-                content_type = http.get_header("content-type")
-                encoding = http.get_header("content-encoding")
-                raw: IO[bytes] = found.raw_stream
-                if (http.get_header("transfer-encoding") or "").lower() == "chunked":
-                    raw = ChunkedDataReader(found.raw_stream, decomp_type=None)
-            else:
-                content_type = found.rec_headers.get_header("Content-Type")
-                encoding = None
-                raw = found.raw_stream
-            while chunk := raw.read(_CHUNK):
-                body.write(chunk)
-        return body, content_type, encoding
+            found = payload_here(stream, where=self.relative, offset=record.offset)
+        return found.body, found.content_type, found.content_encoding
 
 
 def read_archive_file(
@@ -340,7 +279,7 @@ def read_archive_file(
                 records.extend(_scan(stream, member))
         candidates = [u for u in (*target_urls, main_page) if u]
         capture, primary = _capture(source, records, candidates, capture_id, max_decoded_bytes, problems)
-    except (zipfile.BadZipFile, ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, CorruptWarcError, OSError, EOFError, ValueError) as exc:
         raise ArchiveAccessError(
             f"{path} cannot be read as a {'WACZ' if is_wacz else 'WARC'} file ({exc}); "
             "it is kept as received, download it again or report it to the archive"

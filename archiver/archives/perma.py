@@ -43,15 +43,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from archiver.archives.downloads import ZIP_MAGIC, read_archive_file
-from archiver.archives.protocol import describe_error, http_datetime, is_challenge, link_relations, read_start
+from archiver.archives.protocol import http_datetime, is_challenge, link_relations
 from archiver.archives.wayback import Wayback, days_between
 from archiver.clock import parse_required_stamp
 from archiver.config import FetchConfig, PermaConfig
 from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveRef, ArchiveVerdict, Memento
+from archiver.net.http import AsyncClient, HTTPError, describe_error, read_start
 from archiver.refs import canonical_guid
 
 _PENDING_PAGE = re.compile(rb"capture (?:is )?(?:still )?(?:in progress|pending)", re.I)
@@ -118,7 +117,7 @@ class Perma:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: AsyncClient,
         config: PermaConfig,
         fetch: FetchConfig,
         *,
@@ -168,7 +167,7 @@ class Perma:
         route = "the Perma API" if authenticated else "the public Perma API"
         try:
             response = await self._client.get(url, headers=self._headers(authenticated), follow_redirects=False)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             notes.append(f"{route} could not be reached ({describe_error(exc)})")
             return False
         if is_challenge(response.status_code, response.headers, response.content):
@@ -230,7 +229,7 @@ class Perma:
                 break
             else:
                 return _with(memento, ArchiveVerdict.UNAVAILABLE, notes, f"{url} redirected too many times")
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             return _with(
                 memento, ArchiveVerdict.UNAVAILABLE, notes, f"{url} could not be fetched ({describe_error(exc)})"
             )
@@ -321,7 +320,7 @@ class Perma:
                         digest.update(chunk)
                         out.write(chunk)
             return _Download(self._keep(part, guid, digest.hexdigest()), digest.hexdigest(), replaced_by)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             notes.append(f"the {fmt} download failed ({describe_error(exc)})")
             return None
         except OSError as exc:

@@ -23,14 +23,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-import httpx
-
 from archiver.errors import FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
+from archiver.net.http import SNIFF_BYTES, AsyncClient, HTTPError, describe_error, read_start
 from archiver.urls import same_resource
-
-# Enough of a body to recognise a challenge page without downloading a whole replay page.
-SNIFF_BYTES = 64 * 1024
 
 _LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]+)*)")
 _LINK_PARAM = re.compile(r";\s*([A-Za-z0-9_*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
@@ -94,7 +90,7 @@ def http_datetime(value: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_start: bytes) -> bool:
+def is_challenge(status: int, headers: Mapping[str, str], body_start: bytes) -> bool:
     """A Cloudflare-style bot challenge: the service may be fine, we were just not let in.
 
     Cloudflare marks its managed challenges with `cf-mitigated: challenge`; older or other walls
@@ -107,24 +103,6 @@ def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_s
         return False
     lowered = body_start[:SNIFF_BYTES].lower()
     return any(marker in lowered for marker in _CHALLENGE_MARKERS)
-
-
-async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> bytes:
-    """The first `limit` bytes of a streamed response body (decoded), without reading the rest."""
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data.extend(chunk)
-        if len(data) >= limit:
-            break
-    return bytes(data[:limit])
-
-
-def describe_error(exc: httpx.HTTPError | FetchFailure) -> str:
-    """An httpx error as words (their str() is sometimes empty); our own failures speak for themselves."""
-    if isinstance(exc, FetchFailure):
-        return exc.message
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def judge(memento: Memento, cited_url: str) -> ArchiveVerdict:
@@ -156,7 +134,7 @@ class MementoArchive:
     recognise a challenge page; the content itself is fetched through the capturer on retrieve.
     """
 
-    def __init__(self, client: httpx.AsyncClient, capturer: Capturer) -> None:
+    def __init__(self, client: AsyncClient, capturer: Capturer) -> None:
         self._client = client
         self._capturer = capturer
 
@@ -165,7 +143,7 @@ class MementoArchive:
         try:
             async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
                 start = await read_start(response)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)}); try again later")
         if is_challenge(response.status_code, response.headers, start):
             return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")

@@ -27,12 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
-
-from archiver.archives.protocol import Capturer, content_verdict, describe_error, http_datetime, link_relations
+from archiver.archives.protocol import Capturer, content_verdict, http_datetime, link_relations
 from archiver.config import WaybackConfig
 from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
+from archiver.net.http import AsyncClient, HTTPError, describe_error
 from archiver.refs import wayback_uri
 
 SECONDS_PER_DAY = 86400.0
@@ -113,9 +112,7 @@ def closest_snapshot(snapshots: list[Snapshot], when: datetime, max_days: float 
 class Wayback:
     """The Wayback Machine as an `Archive`, plus the closest-snapshot lookup Perma uses."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, config: WaybackConfig, capturer: Capturer, *, cdx_limit: int = 100
-    ) -> None:
+    def __init__(self, client: AsyncClient, config: WaybackConfig, capturer: Capturer, *, cdx_limit: int = 100) -> None:
         self._client = client
         self._base = config.url.rstrip("/")
         self._capturer = capturer
@@ -145,7 +142,7 @@ class Wayback:
         endpoint = f"{self._base}/cdx/search/cdx"
         try:
             response = await self._client.get(endpoint, params=params, follow_redirects=True)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             raise ArchiveAccessError(f"the Wayback CDX server could not be asked ({describe_error(exc)})") from exc
         if response.status_code != 200:
             raise ArchiveAccessError(f"the Wayback CDX server answered HTTP {response.status_code}")
@@ -161,7 +158,7 @@ class Wayback:
             try:
                 async with self._client.stream("GET", target, follow_redirects=False) as response:
                     status, headers = response.status_code, response.headers
-            except (httpx.HTTPError, FetchFailure) as exc:
+            except (HTTPError, FetchFailure) as exc:
                 raise ArchiveAccessError(f"{target} could not be fetched ({describe_error(exc)})") from exc
             location = headers.get("location")
             if 300 <= status < 400 and location:

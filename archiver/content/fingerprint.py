@@ -39,9 +39,9 @@ from typing import IO
 
 from selectolax.lexbor import LexborHTMLParser
 
+from archiver.content.body import Body
 from archiver.content.decoding import decode_payload, html_text_of, plain_text_of
 from archiver.errors import DecodeError
-from archiver.net.exchange import Body
 
 
 class PayloadKind(StrEnum):

@@ -48,6 +48,7 @@ from difflib import SequenceMatcher
 
 from archiver.config import DriftConfig
 from archiver.content.fingerprint import Fingerprint, comparable_text
+from archiver.judge.title import headline
 from archiver.models import Change, Comparison, DriftVerdict
 
 SHINGLE = 3
@@ -64,8 +65,15 @@ _STAMP = re.compile(
     r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?\s*(?:T|\s)*\d{1,2}:\d{2}(?::\d{2})?"
     r"|\b\d{1,2}:\d{2}:\d{2}\b"
 )
+# Words that make a line page furniture (a byline, a dateline, an "updated" note): only there is a
+# time stamp template noise. A date inside a body sentence ("截止时间为2025年5月11日17:00") is content.
+_FURNITURE = re.compile(
+    r"(?:更新时间|发布时间|发布日期|发表时间|发表于|发布于|更新于|来源\s*:|稿源|编辑\s*:|责任编辑|作者\s*:|记者|"
+    r"浏览次数|阅读量|点击数|时间\s*:|日期\s*:)"
+    r"|\b(?:updated|published|posted|modified|last (?:updated|modified|reviewed)|reviewed|date|by|written by)\b",
+    re.IGNORECASE,
+)
 _NOT_WORD = re.compile(r"[\W_]+")
-_TITLE_SEPARATORS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
 
 
 @dataclass(frozen=True)
@@ -138,9 +146,20 @@ def _share_kept(lines_a: Sequence[str], lines_b: Sequence[str], ops: Sequence[Op
     return min(1.0, 2 * _matched_chars(lines_a, lines_b, ops, 0) / total)
 
 
+def _mask_line(line: str) -> str:
+    masked = _STAMP.sub("<time>", line)
+    if masked == line:
+        return line
+    rest = _NOT_WORD.sub("", masked.replace("<time>", ""))
+    return masked if not rest or _FURNITURE.search(line) else line
+
+
 def _mask(lines: Sequence[str]) -> list[str]:
-    # Only lines with a colon can hold a clock time: the regex is the slow part of a big compare.
-    return [_STAMP.sub("<time>", line) if ":" in line else line for line in lines]
+    """Time stamps masked where they are page furniture: a line that is only a stamp, or a byline.
+
+    Only lines with a colon can hold a clock time: the regex is the slow part of a big compare.
+    """
+    return [_mask_line(line) if ":" in line else line for line in lines]
 
 
 def similarity(text_a: str, text_b: str) -> float:
@@ -159,18 +178,11 @@ def _bigram_dice(a: str, b: str) -> float:
     return 2 * sum((ga & gb).values()) / (sum(ga.values()) + sum(gb.values()))
 
 
-def _headline(title: str) -> str:
-    # Titles are "headline | section | site" in some order: the longest part is the headline.
-    parts = [p for p in _TITLE_SEPARATORS.split(title) if p.strip()] or [title]
-    return _NOT_WORD.sub("", max(parts, key=_width))
-
-
 def title_similarity(a: str, b: str) -> float:
     """Character-bigram Dice of the two titles' headlines (site and section names set aside)."""
-    a, b = comparable_text(a).casefold(), comparable_text(b).casefold()
-    if a == b:
+    if comparable_text(a).casefold() == comparable_text(b).casefold():
         return 1.0
-    return _bigram_dice(_headline(a), _headline(b))
+    return _bigram_dice(quote_key(headline(a)), quote_key(headline(b)))
 
 
 def quote_key(text: str) -> str:
@@ -255,7 +267,7 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
     """Judge how b differs from a (a: the earlier or archived copy, b: the later or live one)."""
     if a is None or b is None:
         missing = "first" if a is None else "second"
-        return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the {missing} copy is missing")
+        return Comparison.unknown(f"the {missing} copy is missing")
     quote_a, quote_b = _quotes(a, b, expected_quote)
     if a.payload_sha256 is not None and a.payload_sha256 == b.payload_sha256:
         return Comparison(
@@ -263,7 +275,7 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
         )
     if a.text is None or b.text is None:
         which = "first" if a.text is None else "second"
-        return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the {which} copy has no text to compare")
+        return Comparison.unknown(f"the {which} copy has no text to compare")
     use_main = a.main_text is not None and b.main_text is not None
     which = "main text" if use_main else "visible text"
     text_a = comparable_text(a.main_text if use_main and a.main_text is not None else a.text)

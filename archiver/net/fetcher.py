@@ -41,9 +41,10 @@ from httpx._utils import get_environment_proxies  # private, but httpx is pinned
 
 from archiver.clock import Clock, utc_now
 from archiver.config import FetchConfig
+from archiver.content.body import Body
 from archiver.errors import FetchFailure, InvalidURLError
 from archiver.models import ErrorKind, Failure, Truncation
-from archiver.net.exchange import Attempt, Body, Exchange, FetchOutcome
+from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.net.guard import AddressGuard, GuardedBackend, HostPools, Resolver, guarded_transport, system_resolver
 from archiver.net.politeness import (
     HostLimiter,

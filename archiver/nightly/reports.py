@@ -31,7 +31,8 @@ from pathlib import Path
 from archiver.config import Config
 from archiver.models import Overall, Report
 from archiver.nightly.linkstate import LinkCondition
-from archiver.nightly.notify import Delivery, NewsItem
+from archiver.nightly.news import NewsItem
+from archiver.nightly.notify import Delivery
 from archiver.nightly.source_result import SourceResult
 from archiver.report import QuietSources, render
 

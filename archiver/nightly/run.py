@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import RunInterrupted
 from archiver.models import ArchivePaths
+from archiver.net.http import Client
 from archiver.nightly.ledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun
 from archiver.nightly.linkstate import LinkCondition
-from archiver.nightly.notify import RunNews, notify
+from archiver.nightly.news import RunNews
+from archiver.nightly.notify import notify
 from archiver.nightly.reports import RunSummary, quiet_sources, run_report, write_reports
 from archiver.nightly.schedule import ScheduleStatus, schedule_status
 from archiver.nightly.source_check import SourceChecker
@@ -92,7 +92,7 @@ def run_pass(
     clock: Clock = utc_now,
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
-    notify_client: httpx.Client | None = None,
+    notify_client: Client | None = None,
 ) -> RunSummary:
     """One pass over the watch list for `run` (the caller holds the run lock)."""
     started_at = clock()
@@ -159,7 +159,7 @@ def run_once(
     stop: threading.Event | None = None,
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
-    notify_client: httpx.Client | None = None,
+    notify_client: Client | None = None,
 ) -> RunSummary:
     """`archiver run`: one pass now, under the run lock, recorded in the ledger as a manual run.
 

@@ -28,7 +28,7 @@ from archiver.errors import StoreError
 from archiver.jsonform import comparison_to_dict
 from archiver.models import CheckResult, Comparison, DriftVerdict
 from archiver.nightly.linkstate import LinkCondition, LinkEvent
-from archiver.nightly.notify import NewsItem
+from archiver.nightly.news import NewsItem
 
 # live, archive, drift and overall verdict and the link condition: what "the same as last night" compares.
 Verdicts = tuple[str | None, str, str, str, str]

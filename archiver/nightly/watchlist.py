@@ -41,14 +41,13 @@ from archiver.models import (
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
     LiveVerdict,
     Overall,
     SourceSpan,
 )
 from archiver.nightly.archived_copy import kept_memento
 from archiver.nightly.linkstate import LinkCondition, LinkEvent, LinkState, state_from_dict, state_to_dict
-from archiver.nightly.notify import NewsEvent, NewsItem
+from archiver.nightly.news import NewsEvent, NewsItem
 from archiver.nightly.source_result import SourceResult, Verdicts, pack_doc, result_doc, unpack_doc
 from archiver.store.index import Index
 from archiver.urls import comparable
@@ -106,10 +105,10 @@ class WatchList:
     # Index keeps its transaction and query helpers private; they are the one connection and lock
     # every writer of this file must share, so the watch tables use them rather than a second one.
     def _tx(self) -> Any:
-        return self.index._transaction()
+        return self.index.transaction()
 
     def _rows(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[Any]:
-        return self.index._query(sql, params, flush=flush)
+        return self.index.query(sql, params, flush=flush)
 
     def add(
         self,
@@ -290,7 +289,7 @@ class WatchList:
         ref = next((r for r in entry.archives if r.uri == doc.get("archive_ref")), None)
         if ref is not None:
             memento = kept_memento(self.index, ref)
-        drift = comparison_from_dict(doc.get("drift")) or Comparison(DriftVerdict.UNKNOWN, None, False, False)
+        drift = comparison_from_dict(doc.get("drift")) or Comparison.unknown()
         event = LinkEvent(row["event"]) if row["event"] else None
         result = CheckResult(
             citation=citation_of(entry),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,16 +32,16 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
-from archiver.judge.drift import TextSide, compare, quote_key
+from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
+from archiver.judge.title import DocumentText, title_in_text
 from archiver.models import (
     ArchiveRef,
     ArchiveVerdict,
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
     LiveVerdict,
     Memento,
     Report,
@@ -62,7 +61,6 @@ _ARCHIVE_RANK = [
     ArchiveVerdict.MISMATCH,
     ArchiveVerdict.NONE,
 ]
-_TITLE_PARTS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
 
 Progress = Callable[[str], None]
 
@@ -101,17 +99,6 @@ def read_documents(paths: Sequence[str | Path]) -> list[Document]:
         except OSError as exc:
             raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
     return documents
-
-
-def title_in_text(title: str | None, text_key: str) -> bool | None:
-    """Does a page title (or its longest part, without the site name) appear in the document?"""
-    if not title:
-        return None
-    parts = [p for p in _TITLE_PARTS.split(title) if p.strip()] or [title]
-    headline = quote_key(max(parts, key=len))
-    if len(headline) < 4:
-        return None
-    return headline in text_key
 
 
 class Checker:
@@ -224,10 +211,10 @@ class Checker:
             for _, citation in work:
                 for ref in citation.archives:
                     self.retrieve(ref)
-        texts = {doc.path: quote_key(document_text(doc.data, doc.path)) for doc, _ in per_document}
+        texts = {doc.path: DocumentText.of(document_text(doc.data, doc.path)) for doc, _ in per_document}
         return list(await asyncio.gather(*(self._judge(c, texts[d.path], options) for d, c in work)))
 
-    async def _judge(self, citation: Citation, doc_key: str, options: CheckOptions) -> CheckResult:
+    async def _judge(self, citation: Citation, document: DocumentText, options: CheckOptions) -> CheckResult:
         live = await self.live(citation.url) if options.live else None
         memento: Memento | None = None
         archive_verdict = ArchiveVerdict.NONE
@@ -246,7 +233,7 @@ class Checker:
         )
         if memento is not None and archived_title and not memento.title:
             memento = dataclasses.replace(memento, title=archived_title)
-        in_document = title_in_text(archived_title, doc_key) if archive_verdict is ArchiveVerdict.OK else None
+        in_document = title_in_text(archived_title, document) if archive_verdict is ArchiveVerdict.OK else None
         judgement = judge(
             self.config.policy,
             live.verdict if live is not None else None,
@@ -273,17 +260,17 @@ class Checker:
 
     def _drift(self, live: _Live | None, memento: Memento | None, citation: Citation) -> Comparison:
         if live is None or memento is None:
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
+            return Comparison.unknown("one side was not checked")
         if memento.capture is None:
             missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
+            return Comparison.unknown(missing)
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the live page is {live.verdict.value}")
+            return Comparison.unknown(f"the live page is {live.verdict.value}")
         archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
         if archived is None or live_fp is None:
             reason = why or "the live page has no text"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
+            return Comparison.unknown(reason)
         current = TextSide.of(live_fp, live.result.capture.payload_sha256)
         return compare(archived, current, self.config.drift, expected_quote=citation.expected_quote)
 

@@ -93,7 +93,6 @@ _DRIFT_TONE = {
     DriftVerdict.REPLACED: FAIL,
     DriftVerdict.UNKNOWN: MUTED,
 }
-DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
 
 
 @dataclass(frozen=True)

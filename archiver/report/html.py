@@ -22,9 +22,8 @@ from functools import cache
 from importlib import resources
 
 from archiver.jsonform import iso
-from archiver.models import Capture, CheckResult, Comparison, HistoryMark, Memento, Overall, Report
+from archiver.models import DRIFTED, Capture, CheckResult, Comparison, HistoryMark, Memento, Overall, Report
 from archiver.report import (
-    DRIFTED,
     FAIL,
     PASS,
     WARN,

@@ -22,9 +22,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from archiver.models import Capture, CheckResult, Comparison, HistoryMark, Memento, Report
+from archiver.models import DRIFTED, Capture, CheckResult, Comparison, HistoryMark, Memento, Report
 from archiver.report import (
-    DRIFTED,
     FAIL,
     MUTED,
     PASS,

@@ -108,7 +108,7 @@ class Index:
                 self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -122,7 +122,7 @@ class Index:
             else:
                 self._db.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
         with self._lock:
             if flush:
                 self.flush()  # a reader through this object sees every capture it was given
@@ -139,7 +139,7 @@ class Index:
             self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             applied: list[str] = []
             for migration in migrations:
-                with self._transaction() as db:
+                with self.transaction() as db:
                     if db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.name,)).fetchone():
                         continue
                     try:
@@ -160,7 +160,7 @@ class Index:
             return applied
 
     def applied_migrations(self) -> list[str]:
-        return [r["name"] for r in self._query("SELECT name FROM migrations ORDER BY rowid")]
+        return [r["name"] for r in self.query("SELECT name FROM migrations ORDER BY rowid")]
 
     # -- captures --------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Index:
         with self._lock:
             rows = [capture_row(c) for c in self._pending]
             rows.extend(capture_row(c) for c in captures)
-            with self._transaction() as db:
+            with self.transaction() as db:
                 db.executemany(INSERT, rows)
             self._pending.clear()
         return len(rows)
@@ -209,22 +209,22 @@ class Index:
 
     def get_capture(self, wanted: str) -> Capture:
         """The capture with this ID, or the only one whose ID starts with it."""
-        rows = self._query(f"{SELECT} WHERE id = ?", (wanted,))
+        rows = self.query(f"{SELECT} WHERE id = ?", (wanted,))
         if not rows and wanted:
             pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._query(f"{SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
+            rows = self.query(f"{SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
         if len(rows) != 1:
             raise UnknownCaptureError(wanted, tuple(r["id"] for r in rows))
         return row_capture(rows[0])
 
     def history(self, url: str) -> list[Capture]:
         """Every capture asked for as `url` or ending on it, newest first."""
-        rows = self._query(f"{SELECT} WHERE {BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
+        rows = self.query(f"{SELECT} WHERE {BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
         return [row_capture(r) for r in rows]
 
     def latest_capture(self, url: str) -> Capture | None:
         """The newest complete, stored capture of `url` (the baseline for a revisit record)."""
-        rows = self._query(
+        rows = self.query(
             f"{SELECT} WHERE ({BY_URL}) AND error_kind IS NULL AND status IS NOT NULL "
             "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
             "ORDER BY fetched_at DESC, id DESC LIMIT 1",
@@ -237,19 +237,19 @@ class Index:
         return recent if self._newer(recent, stored) else stored
 
     def all_captures(self) -> list[Capture]:
-        return [row_capture(r) for r in self._query(f"{SELECT} ORDER BY fetched_at, id")]
+        return [row_capture(r) for r in self.query(f"{SELECT} ORDER BY fetched_at, id")]
 
     def captures_in(self, file: str) -> list[Capture]:
-        return [row_capture(r) for r in self._query(f"{SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
+        return [row_capture(r) for r in self.query(f"{SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
 
     def count(self) -> int:
-        return int(self._query("SELECT count(*) FROM captures")[0][0])
+        return int(self.query("SELECT count(*) FROM captures")[0][0])
 
     def remove_captures_in(self, file: str) -> int:
         """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`)."""
         self.flush()
         self._forget_recent(file)
-        with self._transaction() as db:
+        with self.transaction() as db:
             return db.execute("DELETE FROM captures WHERE warc_file = ?", (file,)).rowcount
 
     def sync_file(self, file: str, captures: Iterable[Capture]) -> None:
@@ -258,7 +258,7 @@ class Index:
         ids = {c.id for c in kept}
         self.flush()
         self._forget_recent(file)
-        with self._transaction() as db:
+        with self.transaction() as db:
             stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
             for capture_id in stale:
                 if capture_id not in ids:
@@ -283,7 +283,7 @@ class Index:
         """Record what an archive said about a reference (the whole memento, as JSON)."""
         document = memento_to_dict(memento)
         self.flush()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO mementos (ref, kind, verdict, original_url, memento_datetime, obtained_via, capture_id,"
                 " mirror_file, mirror_sha256, recorded_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -309,11 +309,11 @@ class Index:
         if ref_uri is not None:
             sql += " WHERE ref = ?"
             params = (ref_uri,)
-        return [json.loads(row["document"]) for row in self._query(sql + " ORDER BY seq DESC", params)]
+        return [json.loads(row["document"]) for row in self.query(sql + " ORDER BY seq DESC", params)]
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before copying or replacing it)."""
-        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.query("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def rebuild_index(paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now) -> Index:

@@ -241,13 +241,23 @@ def test_chinese_source_in_a_docx_with_the_title_in_the_document(world: World, t
 
 
 def test_title_of_a_wrong_archive_link_is_flagged(world: World, tmp_path: Path) -> None:
-    """The archive captured the cited URL, but its title is nowhere in the document: a warning."""
+    """The archive captured the cited URL, but its title is nowhere in the document: a warning.
+
+    Only where the document could hold it: a Chinese title is not looked for in an English brief.
+    """
     doc = tmp_path / "note.txt"
-    doc.write_text(f"See the report at {world.live}/zh\narchived: {world.perma_site}/2HHH-2HHH\n")
+    doc.write_text(f"本文所引报告见 {world.live}/zh\n存档：{world.perma_site}/2HHH-2HHH\n", encoding="utf-8")
     proc = run(world.config(tmp_path), str(doc), "--format", "json")
     (item,) = results(proc).values()
     assert item["overall"] == "warn"
     assert any("does not appear in the document" in r for r in item["reasons"])  # type: ignore[union-attr]
+
+    english = tmp_path / "brief.txt"
+    english.write_text(f"See the report at {world.live}/zh\narchived: {world.perma_site}/2HHH-2HHH\n")
+    proc = run(world.config(tmp_path), str(english), "--format", "json")
+    (item,) = results(proc).values()
+    assert item["overall"] == "pass", item["reasons"]
+    assert any("in another script than the document" in r for r in item["reasons"])  # type: ignore[union-attr]
 
 
 def test_no_live_and_no_archive_and_stdin(world: World, tmp_path: Path) -> None:

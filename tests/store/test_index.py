@@ -90,7 +90,7 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path) -> None:
         Index(path, migrations=[*MIGRATIONS, Migration("0002_python", python_step)])
     with Index(path) as index:
         assert index.applied_migrations() == [m.name for m in MIGRATIONS]
-        tables = {r[0] for r in index._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {r[0] for r in index.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "half" not in tables and "other" not in tables
 
 
@@ -153,13 +153,13 @@ def test_rebuild_equals_the_original(archive_dir: Path) -> None:
         with outcome("http://bad.invalid/", failure=Failure(ErrorKind.DNS, "no such host")) as result:
             index.add_capture(store.write(result, capture_for(result, "r10")))
         original = index.all_captures()
-        rows = index._query("SELECT * FROM captures ORDER BY id")
+        rows = index.query("SELECT * FROM captures ORDER BY id")
         original_rows = [tuple(r) for r in rows]
     assert len(original) == 10
     rebuilt = rebuild_index(paths)
     try:
         assert rebuilt.all_captures() == original
-        assert [tuple(r) for r in rebuilt._query("SELECT * FROM captures ORDER BY id")] == original_rows
+        assert [tuple(r) for r in rebuilt.query("SELECT * FROM captures ORDER BY id")] == original_rows
         assert rebuilt.applied_migrations() == [m.name for m in MIGRATIONS]
     finally:
         rebuilt.close()
@@ -199,20 +199,20 @@ def test_apply_recovery_makes_the_index_match_the_recovered_files(archive_dir: P
 
 
 def _plan(index: Index, sql: str, params: tuple[object, ...]) -> str:
-    return " | ".join(str(r[3]) for r in index._query(f"EXPLAIN QUERY PLAN {sql}", params))
+    return " | ".join(str(r[3]) for r in index.query(f"EXPLAIN QUERY PLAN {sql}", params))
 
 
 def test_lookups_use_the_lean_indexes_and_nothing_else_is_indexed(tmp_path: Path) -> None:
     """0004: (url) and a partial (final_url) where it differs; the payload/warc_file indexes are gone."""
     with Index(tmp_path / "index.sqlite3") as index:
         index.add_captures([full_capture(f"c{i}", f"http://a.test/{i}", i) for i in range(50)])
-        names = {r[0] for r in index._query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        names = {r[0] for r in index.query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
         assert {n for n in names if n.startswith("captures")} == {"captures_by_url", "captures_redirected"}
-        index._query("ANALYZE")
+        index.query("ANALYZE")
         plan = _plan(index, f"{_SELECT} WHERE {_BY_URL} ORDER BY fetched_at DESC", ("u", "u"))
         assert "captures_by_url (url=?)" in plan and "captures_redirected (final_url=?)" in plan, plan
         assert "SCAN captures" not in plan
-        partial = index._query("SELECT sql FROM sqlite_master WHERE name = 'captures_redirected'")[0][0]
+        partial = index.query("SELECT sql FROM sqlite_master WHERE name = 'captures_redirected'")[0][0]
         assert "WHERE final_url <> url" in partial
 
 
@@ -232,7 +232,7 @@ def test_redirected_and_unredirected_captures_are_found_by_either_url(tmp_path: 
         assert [c.id for c in index.history("http://old.test/")] == ["moved"]
         assert index.latest_capture("http://a.test/").id == "away"  # type: ignore[union-attr]
         partial = "SELECT id FROM captures INDEXED BY captures_redirected WHERE final_url = ? AND final_url <> url"
-        assert [r[0] for r in index._query(partial, ("http://a.test/",))] == ["moved"]  # "same" is not in it
+        assert [r[0] for r in index.query(partial, ("http://a.test/",))] == ["moved"]  # "same" is not in it
 
 
 def test_an_index_made_before_0004_is_migrated_in_place(tmp_path: Path) -> None:
@@ -250,8 +250,8 @@ def test_digests_are_stored_as_bytes_and_read_back_as_hex(tmp_path: Path) -> Non
     odd = full_capture("odd", payload_sha256="AB" * 32, text_sha256="not-hex")  # kept as given
     with Index(tmp_path / "index.sqlite3") as index:
         index.add_captures([full_capture("c"), odd])
-        row = index._query("SELECT payload_sha256, text_sha256 FROM captures WHERE id = 'c'")[0]
+        row = index.query("SELECT payload_sha256, text_sha256 FROM captures WHERE id = 'c'")[0]
         assert bytes(row[0]) == bytes.fromhex("ab" * 32) and len(row[1]) == 32
         assert index.get_capture("c") == full_capture("c")
         assert index.get_capture("odd") == odd
-        assert index._query("SELECT typeof(payload_sha256) FROM captures WHERE id = 'odd'")[0][0] == "text"
+        assert index.query("SELECT typeof(payload_sha256) FROM captures WHERE id = 'odd'")[0][0] == "text"

@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.content.body import Body
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation
-from archiver.net.exchange import Attempt, Body, Exchange, FetchOutcome
+from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.store.recovery import read_manifest
 from archiver.store.warcfiles import WarcStore
 from archiver.warc.metadata import compact_revisit_document, decode_document, iter_captures, iter_file_captures
@@ -450,7 +451,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from tests.store.test_warcfiles import capture_for, exchange, outcome
-    from archiver.net.exchange import Body
+    from archiver.content.body import Body
     from archiver.jsonform import capture_to_dict
     from archiver.models import ArchivePaths
     from archiver.store.warcfiles import WarcStore
