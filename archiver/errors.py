@@ -1,25 +1,25 @@
-"""One exception tree for the whole package.
-
-    ArchiverError
-    ├── UsageError              bad command-line input (exit 3)
-    │   └── UnknownCaptureError no capture (or more than one) matches an ID or prefix
-    ├── ConfigError             a bad config file or value (exit 3)
-    ├── InvalidURLError         a URL we refuse to fetch, with the reason
-    ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
-    │   └── BlockedAddressError the address guard refused a host
-    ├── DecodeError             text could not be had from a payload
-    │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
-    ├── StoreError              the archive folder (WARC files, index) is unusable
-    │   ├── CorruptWarcError    a WARC record fails to parse or to verify
-    │   └── ArchiveLockedError  another archiver process holds the archive
-    ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
-    ├── ExtractError            a document could not be read for citations
-    ├── ScheduleError           the scheduler could not start or persist its job
-    └── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
+"""One exception tree for the whole package, drawn below.
 
 Third-party errors (httpx, warcio, sqlite3, zipfile) are translated at the seam where they are
 raised, so callers handle only these. Every message says what happened and what to do next.
 """
+
+# ArchiverError
+# ├── UsageError              bad command-line input (exit 3)
+# │   └── UnknownCaptureError no capture (or more than one) matches an ID or prefix
+# ├── ConfigError             a bad config file or value (exit 3)
+# ├── InvalidURLError         a URL we refuse to fetch, with the reason
+# ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
+# │   └── BlockedAddressError the address guard refused a host
+# ├── DecodeError             text could not be had from a payload
+# │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
+# ├── StoreError              the archive folder (WARC files, index) is unusable
+# │   ├── CorruptWarcError    a WARC record fails to parse or to verify
+# │   └── ArchiveLockedError  another archiver process holds the archive
+# ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
+# ├── ExtractError            a document could not be read for citations
+# ├── ScheduleError           the scheduler could not start or persist its job
+# └── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
 
 from __future__ import annotations
 

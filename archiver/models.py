@@ -49,6 +49,19 @@ class DriftVerdict(StrEnum):
 DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
 
 
+class PageKind(StrEnum):
+    """What a capture (live or archived) shows: only `content` is evidence of what a citation said."""
+
+    CONTENT = "content"
+    NOT_FOUND = "not_found"
+    REMOVED = "removed"
+    LOGIN_WALL = "login_wall"
+    CHALLENGE = "challenge"
+    APP_SHELL = "app_shell"
+    EMPTY = "empty"
+    ERROR_PAGE = "error_page"
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"
@@ -143,11 +156,18 @@ class Capture:
     text_error: str | None = None
     revisit_of: str | None = None
     elapsed_ms: int | None = None
+    page_kind: PageKind | None = None  # what the page shows (None: not read, e.g. a stopped redirect)
+    page_evidence: tuple[str, ...] = ()  # why, in words
 
     @property
     def ok(self) -> bool:
         """True when a response was received and stored, whatever its HTTP status."""
         return self.error is None and self.status is not None
+
+    @property
+    def is_content(self) -> bool:
+        """True unless the page was read as a wall, a notice, a shell, an error page or nothing."""
+        return self.page_kind in (None, PageKind.CONTENT)
 
 
 @dataclass(frozen=True)

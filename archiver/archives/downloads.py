@@ -1,24 +1,10 @@
 """Read archive files as received (a Perma WARC download, a WACZ): check them, find the page.
 
-Why it is built this way:
-- WARC records are read through `warc.read` (warcio, the project's WARC library); a WACZ is a zip,
-  read with the standard `zipfile`. The `wacz` package is not used: it validates the same hashes but pulls
-  in `frictionless` and its dependency tree for what is a loop over `datapackage.json`.
-- Integrity first. Every `datapackage.json` resource is re-hashed (sha256, and its size), and
-  `datapackage-digest.json` is checked against `datapackage.json` itself. A mismatch is returned
-  as a problem for the Memento: the content is still read (it may be all there is), but it can
-  never pass silently.
-- The primary capture is found by `WARC-Target-URI` against the URLs the caller knows (Perma's
-  `captures[role=primary].url`, the original URL, the WACZ `mainPageUrl`), tolerating a trailing
-  slash and http/https (`urls.comparable`). A `revisit` record is followed to the response it
-  repeats; a captured redirect is followed to its target when the target is in the file.
-- The payload gets the same hashes as our own captures: `payload_sha256` over the entity body as
-  stored (de-chunked, still content-encoded), text hash and title from `fingerprint`.
-- A record's `WarcLocation` is the mirror file (relative to the archive folder) and the record's
-  offset: WACZ members are stored uncompressed (the WACZ spec asks for it so replay can seek), so
-  the offset is absolute within the .wacz and a plain seek + warcio read finds the record. Only
-  for a compressed member does the file name carry `#member` and the offset count in the member.
-Reading is blocking; async callers run it in a thread.
+Records are read through `warc/read`; a WACZ is read with `zipfile`, not the `wacz` package, which
+checks the same hashes but pulls in `frictionless`. Integrity comes first: every resource is
+re-hashed and a mismatch is a problem on the Memento, never silent. The primary capture is found by
+`WARC-Target-URI`, and its payload hashed like our own captures. Reading is blocking; async callers
+run it in a thread. See docs/permacc.md.
 """
 
 from __future__ import annotations
@@ -41,6 +27,7 @@ from archiver.clock import parse_stamp
 from archiver.content.body import Body
 from archiver.content.fingerprint import fingerprint
 from archiver.errors import ArchiveAccessError, CorruptWarcError
+from archiver.judge.pagekind import classify_fingerprint
 from archiver.models import Capture, Hop, WarcLocation
 from archiver.urls import comparable
 from archiver.warc.read import RecordHead, iter_heads, payload_here
@@ -323,11 +310,24 @@ def _capture(
     body, content_type, content_encoding = source.payload(content)
     try:
         text_sha256 = title = encoding = text_error = None
+        page = None
         if final.status not in _REDIRECTS:
             fp = fingerprint(
-                body, content_type=content_type, content_encoding=content_encoding, max_decoded_bytes=max_decoded_bytes
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_decoded_bytes=max_decoded_bytes,
+                with_markup=True,
             )
             text_sha256, title, encoding, text_error = fp.text_sha256, fp.title, fp.encoding, fp.error
+            page = classify_fingerprint(
+                fp,
+                status=content.status,
+                headers=(),
+                url=final.target_uri or "",
+                requested_url=first.target_uri,
+                content_type=content_type,
+            )
         fetched_at = _parse_warc_date(final.date) or _parse_warc_date(content.date)
         if fetched_at is None:
             problems.append(f"the record for {final.target_uri} has no valid WARC-Date")
@@ -347,6 +347,8 @@ def _capture(
             # The record that holds the payload: readers reach it by offset alone, whatever the
             # revisit named it by (record id, URI or digest).
             warc=source.location(content),
+            page_kind=None if page is None else page.kind,
+            page_evidence=() if page is None else page.evidence,
             encoding=encoding,
             text_error=text_error,
             revisit_of=revisit_of,

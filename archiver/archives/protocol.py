@@ -1,16 +1,10 @@
 """Archives behind one small protocol: `resolve` a reference, then `retrieve` its content.
 
-Why two steps: resolving answers *which URL was archived, and when* (cheap, often key-free), and
-that alone decides `ok` against `mismatch`; retrieving the content (a download, a raw snapshot) is
-slower, may need a key, and may fail on its own. One module per archive (`perma`, `wayback`)
-implements the protocol; this module holds the protocol, the dispatch by `ArchiveKind`, the
-generic RFC 7089 Memento archive for any other URI-M, and the pure helpers every archive needs
-(Memento headers, Cloudflare challenges, the `ok`/`mismatch` judgement).
-
-Archives never raise for what an archive answered: a refusal, a challenge, a 404 or a dead host
-is an `ArchiveVerdict` with a reason on the Memento, because why an archived copy could not be
-had is provenance. Content fetched from an archive's replay (Wayback `id_`, a URI-M) goes through
-the `Capturer`, so it is stored and hashed like any capture of ours.
+Two steps because resolving (which URL was archived, and when) is cheap and alone decides `ok`
+against `mismatch`, while retrieving is slower, may need a key and may fail on its own. Also here:
+dispatch by `ArchiveKind`, the generic RFC 7089 Memento archive, and the helpers every archive
+needs. Archives never raise for what an archive answered: why a copy could not be had is
+provenance, an `ArchiveVerdict` with a reason. See docs/permacc.md.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ from typing import Protocol
 from archiver.errors import FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
 from archiver.net.http import SNIFF_BYTES, AsyncClient, HTTPError, describe_error, read_start
-from archiver.urls import same_resource
 
 _LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]+)*)")
 _LINK_PARAM = re.compile(r";\s*([A-Za-z0-9_*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
@@ -103,23 +96,6 @@ def is_challenge(status: int, headers: Mapping[str, str], body_start: bytes) -> 
         return False
     lowered = body_start[:SNIFF_BYTES].lower()
     return any(marker in lowered for marker in _CHALLENGE_MARKERS)
-
-
-def judge(memento: Memento, cited_url: str) -> ArchiveVerdict:
-    """The archive verdict of a memento for the URL a document cites.
-
-    `mismatch` wins over `ok` and `metadata_only`: an archive of another URL is wrong whether or
-    not its content could be had. Other verdicts stand: without an original URL there is nothing
-    to compare. The comparison rules (scheme, host case, IDNA, default port, trailing slash,
-    fragment, percent-encoding) are `urls.same_resource`.
-    """
-    if memento.verdict not in (ArchiveVerdict.OK, ArchiveVerdict.METADATA_ONLY):
-        return memento.verdict
-    if memento.original_url is None:
-        return memento.verdict
-    if not same_resource(memento.original_url, cited_url):
-        return ArchiveVerdict.MISMATCH
-    return memento.verdict
 
 
 def unavailable(memento: Memento, reason: str) -> Memento:

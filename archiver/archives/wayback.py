@@ -1,21 +1,9 @@
 """The Wayback Machine: find the snapshot of a URL closest to a date, and fetch its raw bytes.
 
-Endpoints, and why each one:
-- `GET {wayback}/cdx/search/cdx?url=U&output=json&filter=statuscode:200&closest=T&sort=closest`:
-  the CDX index lists captures with their archived HTTP status. Filtering on 200 means an
-  archived 404 or a captured redirect is never taken for content. The JSON answer is a header
-  row of field names followed by one row per capture; we read fields by name, not position, and
-  still pick the closest row ourselves because not every CDX server honours `sort=closest`.
-- `GET {wayback}/web/{timestamp}/{url}` without following redirects: the fallback when the CDX
-  server fails (it is known to be flaky). Wayback redirects to the nearest capture; the
-  `Location` names its timestamp and the landing response carries `Memento-Datetime` and
-  `Link rel="original"`. An archived error page answers with its archived status, so it is
-  recognised and refused here too.
-- `GET {wayback}/web/{timestamp}id_/{url}`: the archived bytes exactly as captured, without the
-  replay toolbar and link rewriting of the normal replay page. Fetched through the `Capturer`
-  so the snapshot is stored and hashed like any capture of ours.
-
-The memento's datetime is the CDX timestamp (or `Memento-Datetime` on the fallback route).
+The CDX index, filtered on status 200 so an archived 404 or redirect is never taken for content;
+the `/web/{timestamp}/` redirect as a fallback when CDX fails; and `id_` replay for the archived
+bytes without toolbar or rewriting, fetched through the `Capturer` so the snapshot is stored like
+any capture. See docs/permacc.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """`archiver mirror` and `archiver compare`: parse, call the use case, render, exit with a code.
 
-The decisions live in `archiver.pipeline.mirror` (which references, the verdicts, what counts as usable)
-and `archiver.pipeline.compare` (what A and B are, the drift); this module only maps them to the
-command line:
-
-- `mirror` exits 0 when every reference gave a usable copy (`ok`, content had, no integrity
-  problem), 2 when any did not (mismatch, not_found, unavailable, metadata_only, pending,
-  failed, or a tampered download), 3 on a usage error (an unparseable reference or --for URL).
-- `compare` exits 0 on identical, equivalent or minor (and, with --quote, the quote in both),
-  2 on major, replaced or unknown (one side could not be had) or a quote missing, 3 on a usage
-  error (a side that is none of the accepted forms, an unknown or ambiguous capture id).
+The decisions live in `archiver.pipeline.mirror` and `archiver.pipeline.compare`; this module only
+maps them to the command line: 0 when every copy is usable / the texts agree, 2 when not, 3 on a
+usage error. The exact exit codes are listed in docs/pipeline.md.
 """
 
 from __future__ import annotations

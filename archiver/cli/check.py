@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from archiver.cli.archiving_output import render_outcomes
 from archiver.cli.options import (
     ArchiveDirOpt,
     ConfigOpt,
@@ -19,6 +20,7 @@ from archiver.cli.options import (
     run_with_progress,
 )
 from archiver.models import Overall, Report
+from archiver.pipeline.archiving import archive_urls, missing_archive_urls
 from archiver.pipeline.check import CheckOptions, check_documents, count_work, read_documents
 from archiver.report import render
 
@@ -35,6 +37,9 @@ def check(
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 2).")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Do not fetch the live pages.")] = False,
     no_archive: Annotated[bool, typer.Option("--no-archive", help="Do not consult the archived copies.")] = False,
+    archive_missing: Annotated[
+        bool, typer.Option("--archive-missing", help="Ask for new archives where none is usable ([archiving]).")
+    ] = False,
     config: ConfigOpt = None,
     archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
@@ -49,6 +54,10 @@ def check(
         count_work(docs, cfg), "checking", lambda tick: check_documents(docs, cfg, options, progress=tick)
     )
     emit(render(report, out, color=output is None and sys.stdout.isatty()), output)
+    if archive_missing:
+        missing = missing_archive_urls(report)
+        if missing:
+            typer.echo(render_outcomes(archive_urls(cfg, missing), "table"), err=True)
     raise typer.Exit(exit_code(report, strict))
 
 

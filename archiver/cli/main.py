@@ -15,6 +15,7 @@ from rich.console import Console
 
 from archiver.cli import archive as cli_archive
 from archiver.cli import check as cli_check
+from archiver.cli import fixing as cli_fixing
 from archiver.cli import nightly as cli_nightly
 from archiver.cli import schema as cli_schema
 from archiver.cli.options import (
@@ -130,6 +131,7 @@ cli_check.register(app)
 cli_archive.register(app)
 cli_nightly.register(app)
 cli_schema.register(app)
+cli_fixing.register(app)
 
 
 def main() -> None:

@@ -1,15 +1,9 @@
 """DOCX: hyperlinks (external relationships) and URLs in the text, body first, then foot/endnotes.
 
-python-docx resolves a `w:hyperlink`'s relationship id to its target and gives each paragraph's
-runs and hyperlinks in order (`Paragraph.iter_inner_content`), which is what a position needs. It
-has no API for footnotes and endnotes, where translations put their sources, so those parts'
-XML is wrapped in the same `Paragraph` objects with the notes part as their story: hyperlinks
-there resolve through the notes part's own relationships.
-
-Positions: `found_in.line` is the paragraph number (1-based, in document order, table cells and
-text boxes included), footnote then endnote paragraphs numbered on after the body's; the column
-counts characters in that paragraph's text. A URL shown as the text of its own hyperlink is
-reported once, as the hyperlink. Old-style HYPERLINK field codes are not read (gap).
+python-docx resolves hyperlinks and gives runs in order, which is what a position needs; it has no
+API for footnotes and endnotes, where translations put their sources, so those parts are wrapped
+in the same `Paragraph` objects. `found_in.line` is the paragraph number. Old-style HYPERLINK field
+codes are not read (gap). See docs/extraction.md.
 """
 
 from __future__ import annotations

@@ -1,41 +1,10 @@
 """Drift: does a page still say what it said? Two texts of one resource compared and judged.
 
-The order of questions is cheapest first (reliability.md B4): the same payload bytes
-(`identical`), then the same normalised main text (`equivalent`), and only then a measured
-similarity. The measure must work for Chinese, which has no spaces, as well as for English, and it
-must stay fast on megabyte pages, so it is built in three levels, each working only on what the
-level above could not match:
-
-1. paragraphs (lines of the normalised text) aligned with `difflib.SequenceMatcher` over whole
-   lines: 23 ms for 1 MB (B4); char-level edit distance took 21–35 s and is never used;
-2. inside each block of changed paragraphs, sentences aligned the same way, so one edited
-   sentence in a huge paragraph (or a page that is one line) costs little;
-3. inside what is still unmatched, the multiset Dice overlap of 3-token shingles, where a token is
-   one CJK character or one run of other letters/digits (no whitespace-only tokenisation). An
-   edited sentence keeps most of its shingles; an unrelated text shares almost none.
-
-similarity = (2 * matched characters) / (characters of a + characters of b), with the matched
-characters of level 3 weighted by their Dice score. It is therefore the share of text that
-survived, which is what the verdict principle is about:
-
-- `equivalent`: nothing of the article changed. Date-time stamps (a date with a clock time, or
-  a time with seconds) are masked, since an "updated at" line is template noise (a changed date
-  in prose is not masked), and up to three short lines present on one side only at the start or
-  end of the main text are set aside (`trim_chrome`: the extractor's idea of where the article
-  starts differs between templates). What is left must be equal: the threshold is 1.0 because
-  one edited sentence keeps 98–99% of a ten-paragraph article and more of a longer one, so any
-  lower line would call real edits "equivalent" on big pages.
-- `minor`: at least 88% of the text kept: a sentence edited, or a paragraph added or removed in
-  an article of eight or more paragraphs. The principle is the share of text, not the kind of
-  edit: adding one paragraph to eight is minor, removing one of three is major.
-- `major`: less than that, but the page is recognisably the same text.
-- `replaced`: under 25% kept, or under the `minor` line with a title whose headline is a
-  different one (a new article in the same template).
-Thresholds are DriftConfig's; their defaults are set from the labelled corpus in
-tests/fixtures/drift/, and tests/test_drift.py asserts the margins between classes.
-
-A quote or title expected by the citing document is looked for in each side with whitespace,
-punctuation, case and full-width differences ignored; a minor change that loses the quote is major.
+Cheapest question first: the same bytes (`identical`), the same normalised text (`equivalent`),
+then a measured similarity that works for Chinese as well as English and stays fast on megabyte
+pages: paragraphs aligned, then sentences, then 3-token shingles (never char-level edit
+distance). Similarity is the share of text kept, judged against DriftConfig's thresholds, which
+are set from the labelled corpus in tests/fixtures/drift/. See docs/drift-thresholds.md.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ ARCHIVE_WORDS = {
     ArchiveVerdict.METADATA_ONLY: "The archive confirms what it captured and when, but its content "
     "could not be retrieved ({detail}).",
     ArchiveVerdict.PENDING: "The archive's own capture is still pending ({detail}).",
-    ArchiveVerdict.FAILED: "The archive's own capture failed ({detail}).",
+    ArchiveVerdict.FAILED: "The archive did not preserve the page ({detail}).",
     ArchiveVerdict.NONE: "No archived copy is cited for this URL; add one (e.g. a Perma.cc link).",
 }
 

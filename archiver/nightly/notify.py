@@ -1,19 +1,9 @@
 """Telling people what a nightly run found: a JSON POST to each webhook, and/or one plain e-mail.
 
-The caller (the nightly pass) hands over a `RunNews`: the run, and one `NewsItem` per source with
-news (new drift, newly failing, gone, recovered). Rendering is pure (`news_payload`,
-`news_message`), delivery is at the edge (`notify`), and every delivery ends in a `Delivery`
-record, never an exception: a webhook that is down must not turn a finished run into a failed
-one, and the report can say which channel failed and why.
-
-Webhooks go through net/'s plain client (a client can be passed in), with a bounded
-number of retries on transport errors, 408, 429 and 5xx, waiting as `politeness.retry_delay` says
-(exponential backoff, a server's Retry-After honoured but capped); the sleep is injectable so
-tests do not wait. Redirects are not followed: a POST that is redirected is a misconfigured URL.
-Webhook URLs come from the operator's config, so the public-address guard of `fetch` does not
-apply (an intranet relay is the common case). E-mail uses the standard library's smtplib: one
-message to all recipients, STARTTLS when configured, the password only from
-ARCHIVER_SMTP_PASSWORD in the environment.
+Rendering is pure (`news_payload`, `news_message`), delivery is at the edge (`notify`), and every
+delivery ends in a `Delivery` record, never an exception: a webhook that is down must not fail a
+finished run. Webhooks retry as `net/politeness.retry_delay` says, without following redirects;
+e-mail uses smtplib, the password only from ARCHIVER_SMTP_PASSWORD. See docs/nightly.md.
 """
 
 from __future__ import annotations

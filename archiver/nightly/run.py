@@ -1,19 +1,10 @@
 """Use case `run`: one pass over the watch list, as the scheduler or `archiver run` starts it.
 
-The pass checks every watched source (sourcecheck.py: capture, judge, link state, comparisons),
-records each result and the source's new link state in one transaction as it finishes, then
-writes the run's reports (runreport.py: compact JSON, HTML and Markdown with quiet sources
-folded), notifies (notify.py) and records the run's end. `archive_status` is the read-only view
-of the same tables that `archiver status` prints.
-
-Why it is built this way:
-
-- The archived copy is retrieved once and kept (keptcopy.py); nightly cost is the live fetch.
-- Results are recorded as each source finishes, so a run stopped by SIGTERM (the scheduler sets
-  `run.stop`, checked between sources) or killed resumes under the same run id without capturing
-  any URL twice; the report of a resumed run is rebuilt from what was recorded.
-- The scheduler holds the run lock while it calls `scheduled_run`; `run_once` (`archiver run`)
-  takes it itself, so a manual run and a scheduled one never overlap.
+Checks every watched source (`nightly/source_check`), records each result with its new link state
+in one transaction as it finishes (so a stopped or killed run resumes under the same run id without
+capturing twice), then writes the reports, notifies and records the run's end. The run lock keeps
+a manual and a scheduled run apart. `archive_status` is what `archiver status` prints.
+See docs/nightly.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,10 @@
 """Checking one watched source on one night: capture, judge, advance its link state, compare, decide.
 
-Per source, in this order: capture the live URL (an unchanged payload becomes a revisit record,
-so storage stays flat); judge it (liveverdict); advance its link state (linkstate: one bad night
-is `failing`, a warning; `gone` only after repeated failures on separate days); compare it with
-its archived copy (keptcopy: retrieved once, then read from the index), with our first good
-capture (the baseline) and with the previous one; judge the whole (policy, with a
-failing-but-not-gone link capped at warn); and say whether anything is news, or whether the
-source is quiet (same verdicts as its previous result, no event), which the run's report folds.
-
-Why it is built this way:
-
-- Unchanged pages cost almost nothing: a comparison whose sides have the same payload digest is
-  `identical` without reading either text, last night's archive comparison is reused when the
-  live payload has not changed, and the soft-404 probe is only fetched for a page that changed.
-- An unchanged page's reasons are worded the same every night ("Unchanged since the previous
-  capture.", no date), so its stored result document is the same as last night's and the index
-  keeps one copy (sourceresult.py, watchlist.py).
-- One `SourceChecker` serves all of a run's workers: its state is per call, except the kept
-  copies' lock, which makes two sources that cite one archive link retrieve it once.
+Per source: capture, judge live (`judge/live`), advance the link state (`nightly/linkstate`),
+compare with the kept archived copy (`nightly/archived_copy`), the baseline and the previous
+capture, judge the whole (`judge/policy`), and say whether it is news or quiet. Unchanged pages
+cost almost nothing (same digest: `identical` without reading text) and are worded the same every
+night so the index keeps one copy. See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -136,7 +123,7 @@ class SourceChecker:
         assert engine.index is not None, "the capture engine must be open"
         self.config = config
         self.engine = engine
-        self.copies = KeptCopies(engine.index, archives)
+        self.copies = KeptCopies(engine.index, archives, tuple(config.urls.tracking_params))
         self.watch = watch
         self.rng = rng
 
@@ -195,7 +182,7 @@ class SourceChecker:
         before = self.watch.previous_verdicts(entry.key, run_id)
         good = [c for c in history if whole_page(c)]
         previous = good[0] if good else None
-        live = await self.engine.capture_detailed(entry.url, with_main_text=True)
+        live = await self.engine.capture_detailed(entry.url, with_main_text=True, follow_page_redirects=True)
         capture, fp = live.capture, live.fingerprint
         probe = None
         if self._wants_probe(entry, capture, previous):

@@ -1,22 +1,10 @@
 """The watch list and what each nightly run found, kept in the archive's index.
 
-Why in `index.sqlite3` and not a file of its own: a run's results point at captures (by id) and
-at kept mementos, and the link state of a source must change in the same transaction as the
-result that changed it, so a run killed between two sources resumes without advancing any state
-twice. The tables are the index's migration `0003_watch`:
-
-- `watch`: one row per resource, keyed by `urls.comparable(url)` so that adding
-  `HTTP://Example.com/a` after `http://example.com/a` is the same source (adding twice is
-  idempotent; a new archive ref or label is merged in). The row carries the link state
-  (linkstate.py, as JSON) and the id of our first good capture (the baseline).
-- `watch_runs`: one row per run id (a resumed run keeps its row), with its summary once finished.
-- `watch_results`: one row per source per run, written as soon as that source is checked; the
-  verdicts are columns (for `archiver status` counts and for telling a quiet source), the rest a
-  compact document (sourceresult.py) from which the run's report is rebuilt on resume. A night
-  that says what the night before said stores no copy of it: the row names the run that holds it.
-
-A rebuilt result reads its archived copy back with keptcopy.py's `kept_memento`; importing
-documents into the watch list is watchimport.py's.
+In `index.sqlite3`, not a file of its own, because results point at captures and kept mementos,
+and a source's link state must change in the same transaction as the result that changed it.
+Tables `watch` (keyed by `urls.comparable`), `watch_runs` and `watch_results` (a night that says
+what the night before said names that night's row instead of copying it). Importing documents
+is `nightly/watch_import`'s. See docs/nightly.md.
 """
 
 from __future__ import annotations

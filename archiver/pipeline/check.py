@@ -1,18 +1,9 @@
 """Use case `check`: verify every citation of one or more documents before publication.
 
-The steps, and why in this order:
-
-1. extract the links of every document (pure, per format);
-2. resolve the Perma / URI-M archive links (cheap, key-free where possible) so that pairing knows
-   which URL each one captured — pairing by content beats pairing by position;
-3. pair archive links with cited URLs;
-4. fetch each distinct live URL once (and a random sibling URL, the soft-404 probe) and each
-   distinct archive reference once, concurrently within the politeness limits of the Fetcher;
-5. judge each citation: live verdict, archive verdict (`mismatch` when the archive captured another
-   URL), drift between the archived text and the live text, whether the archived title appears in
-   the citing document, then the `[policy]` table turns it all into pass / warn / fail.
-
-Every capture goes into the archive as usual, so `archiver history URL` shows them later.
+Extract the links, resolve archive links (so pairing knows what each captured), pair them with
+cited URLs, fetch each distinct live URL and archive reference once within the politeness limits,
+then judge each citation (live, archive, drift, title) and let the `[policy]` table decide pass /
+warn / fail. Every capture goes into the archive as usual. See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -32,6 +23,7 @@ from archiver.config import Config
 from archiver.errors import UsageError
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links
 from archiver.extract.pairing import candidate_refs, pair
+from archiver.judge.archive import page_failure, with_verdict_for
 from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
@@ -48,7 +40,7 @@ from archiver.models import (
 )
 from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
 from archiver.pipeline.compare import text_of_capture
-from archiver.pipeline.mirror import open_archives, with_verdict_for
+from archiver.pipeline.mirror import open_archives
 
 # Best first: when a citation has several archive links, the report leads with the most useful.
 _ARCHIVE_RANK = [
@@ -146,7 +138,7 @@ class Checker:
         return self._probes[key]
 
     async def _fetch_live(self, url: str) -> _Live:
-        result = await self.engine.capture_detailed(url, with_main_text=self._main_text)
+        result = await self.engine.capture_detailed(url, with_main_text=self._main_text, follow_page_redirects=True)
         capture = result.capture
         probe = None
         if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
@@ -220,7 +212,8 @@ class Checker:
         archive_verdict = ArchiveVerdict.NONE
         others: list[str] = []
         if options.archive and citation.archives:
-            mementos = [with_verdict_for(await self.retrieve(ref), citation.url) for ref in citation.archives]
+            tracking = tuple(self.config.urls.tracking_params)
+            mementos = [with_verdict_for(await self.retrieve(ref), citation.url, tracking) for ref in citation.archives]
             mementos.sort(key=lambda m: _ARCHIVE_RANK.index(m.verdict))
             memento, rest = mementos[0], mementos[1:]
             archive_verdict = memento.verdict
@@ -264,6 +257,8 @@ class Checker:
         if memento.capture is None:
             missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
             return Comparison.unknown(missing)
+        if not memento.capture.is_content:
+            return Comparison.unknown(page_failure(memento) or "the archived copy is not the cited page")
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
             return Comparison.unknown(f"the live page is {live.verdict.value}")
         archived, why = self._archive_side(memento)

@@ -1,25 +1,9 @@
 """Use case `compare`: what are A and B, get the text of each, and judge the drift between them.
 
-A side is given the way a user has it to hand, and `parse_source` decides which of three it is:
-
-- a URL (`http(s)://...` on any host but a configured archive): fetched now through the capture
-  engine, so the live copy is stored like any capture, and fingerprinted with its main text;
-- a capture id, a unique prefix of one, or `capture:<id>`: one of our captures, read back;
-- an archive reference (a Perma link or GUID, a Wayback URL, `memento:<URI-M>`): resolved and
-  retrieved through the archive modules (`mirror.open_archives`), recorded in the index like a
-  `mirror`, and its content read back.
-
-"Read back" means from the stored record, never from what a fetch still holds in memory: the
-text compared is then the text of the evidence kept. The record may live in one of our WARCs
-(`warcs/`, revisits followed to their original) or in an archive file downloaded as received
-(`mirrors/perma/GUID.wacz` at an absolute offset when the WACZ member is stored, or
-`...wacz#member` when it is compressed; `GUID.warc.gz`). warcio reads the record (it is the
-project's WARC reader; `warcread` does the same for our WARCs only, and its `open_payload` yields a
-stream without the HTTP headers we need for Content-Encoding). The payload is spooled into a `Body`
-and its sha256 checked against the index: a difference is reported with the comparison.
-
-A bare hex token is tried as a capture id first, since that lookup is local; a token that is no
-capture but looks like a Perma GUID is then taken for one.
+`parse_source` takes a side as the user has it: a URL (fetched now), a capture id or prefix, or an
+archive reference (resolved and retrieved like `mirror`). Every side's text is read back from the
+stored record through `warc/read`, never from memory, so the text compared is that of the
+evidence kept, and its sha256 is checked against the index. See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -188,7 +172,7 @@ def _status_note(capture: Capture) -> str | None:
 
 async def _live(engine: CaptureEngine, source: Source) -> Side:
     assert source.url is not None
-    result = await engine.capture_detailed(source.url, with_main_text=True)
+    result = await engine.capture_detailed(source.url, with_main_text=True, follow_page_redirects=True)
     capture = result.capture
     if not capture.ok:
         why = capture.error.message if capture.error else "no response"

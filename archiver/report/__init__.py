@@ -1,21 +1,9 @@
 """Reports: one `render(report, fmt)` in front of one module per format.
 
-Formatters only format: they take records and return a string, and never read the clock, the
-network or the archive, so a report built by hand renders byte for byte the same every time (the
-golden-file tests rely on it). What all formats share lives here: the format names, the tone of each
-verdict (pass / warn / fail / muted, which the table colours and the HTML badges use) and the few
-cell formatters (short hashes, sizes, times) that must read the same in every format.
-
-The format modules are imported inside the dispatch functions, not at the top: they import the
-helpers below from this package, and `json` output should not pay for importing rich.
-
-A nightly run's report names its quiet sources (`QuietSources`: same verdicts as the night
-before, no news). The Markdown and HTML renderings show every other source in full and fold the
-quiet ones into one compact table of URL, overall verdict and link state, collapsed under a line
-that counts them by verdict. A table and not a bare count, because "which sources were checked and
-are still fine" is the one thing a reader may want from them, and a row says it in ~100 bytes
-where the full rendering took ~2 KB; folded, because it is not news. The JSON always carries every
-result in full (the DESIGN.md contract), written without indentation for report files (`compact`).
+Formatters only format: records in, a string out, never the clock, the network or the archive, so
+a report renders byte for byte the same every time (the golden-file tests rely on it). Shared here:
+format names, each verdict's tone and the cell formatters. Format modules are imported inside the
+dispatch, so `json` output does not pay for rich. See docs/reports.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """The fixity audit behind `archiver verify`: WARC files, manifest and index checked against each other.
 
-Every record of every WARC under `warcs/` is re-read by our strict reader (`warcscan.scan`) and its
-block and payload digests recomputed; a digest we cannot check, a short read and a gzip member that
-does not end are failures, not warnings, because those are exactly what a crash or a bad disk
-leaves and what `warcio check` lets through (reliability.md §0.2). Then:
-
-* the file's sha256 is compared with `warcs/manifest.sha256` (bit rot in a closed file shows up
-  here even where no record digest covers the damaged byte);
-* files on disk that the manifest does not list are orphans; listed files that are gone are
-  missing; `.open` files mean a writer is running or `recover` has not been run;
-* every index row that names a WARC record must point at a response/revisit record that starts at
-  that offset with that length and that payload digest (recomputed for a response, as declared
-  in `WARC-Payload-Digest` for a revisit, which has no payload); every capture recorded in a
-  metadata record must be in the index. A revisit's metadata record leaves its location and
-  digest to the revisit record (capturedoc.compact_revisit_document); `CaptureDocuments` fills
-  them in while the file is scanned, so the captures compared here are whole.
-
-The audit returns a frozen report; the CLI renders it and exits 2 when it has any problem.
+Every record is re-read by our strict reader with its digests recomputed (a digest we cannot check,
+a short read or an unended gzip member is a failure: that is what a crash or a bad disk leaves);
+each file's sha256 is checked against `warcs/manifest.sha256`; orphaned, missing and `.open` files
+are named; and every index row must match the record it points at. The audit returns a frozen
+report; the CLI renders it and exits 2 when it has any problem. See docs/warc-layout.md.
 """
 
 from __future__ import annotations

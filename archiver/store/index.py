@@ -1,20 +1,10 @@
 """The index: `archive/index.sqlite3`, a rebuildable SQLite view of what the WARCs hold.
 
-Why stdlib sqlite3 and not an ORM: the schema is a handful of tables queried by a handful of
-statements, and the one thing that must be right is that schema changes are named, applied once,
-and atomic. So the schema is a plain list of named migrations (indexschema), each applied by
-`migrate` in one `BEGIN IMMEDIATE` transaction together with its row in the `migrations` table.
-Rows are converted by capturerows, which keeps them small (digests as bytes).
-
-The WARCs are the truth (DESIGN.md): `rebuild_index` recreates the captures table from the
-metadata records alone, into a temporary file renamed over the old index. WAL mode lets a reader
-(`history`, `show`) run while a capture run writes. Captures may be queued and committed in
-batches (`queue_capture`: one transaction per capture was a fifth of the capture engine's time);
-every read through the object flushes first, so within one process the index reads as committed.
-
-Only the indexes the queries use exist (indexschema, migration 0004): `url`, and `final_url`
-only where it differs from `url` (a partial index, which `BY_URL` is written to use); rare
-operations (recovery's `sync_file`, `captures_in`) scan the table instead.
+Stdlib sqlite3, not an ORM: a handful of tables and statements, and what must be right is that
+schema changes are named, applied once and atomic (`store/schema`). `rebuild_index` recreates it
+from the WARCs' metadata records alone; WAL mode lets `history` and `show` read while a run writes;
+captures are committed in batches because one transaction per capture was a fifth of the capture
+engine's time. See docs/warc-layout.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """The capture document: the metadata record that makes our WARCs the index's source of truth.
 
-Every capture ends with one metadata record (format `archiver-capture/1`: the Capture as jsonform
-writes it, hops with record IDs, attempts, a revisit's original), read back here alone by `index
-rebuild`, recovery and fixity. Why `application/warc-fields` with the page's `WARC-Target-URI`
-(issue 12): pywb's indexer skips exactly that content type and indexes any other metadata record
-as the page itself (warcio gives it a 200), so our JSON was replayed instead of the page; a `urn:`
-target would still put a row in every CDX and lose the page link. Heritrix writes its per-URI
-metadata the same way. The block is one field, `archiver-capture: <one-line JSON>`; records written
-before this (`application/json`, the JSON as the block) are still read. Revisits are compacted
-(issue 6, bench/nightly.py): see `compact_revisit_document` and `CaptureDocuments`.
+Every capture ends with one `archiver-capture/1` metadata record; `index rebuild`, recovery and
+fixity read captures back from these records alone. A revisit's document is compacted (see
+docs/warc-layout.md). Why `application/warc-fields` with the page's `WARC-Target-URI` (issue 12):
+pywb's indexer skips exactly that type and indexes any other metadata record as the page (warcio
+gives it a 200), so pywb replayed our JSON; a `urn:` target would still put a row in every CDX and
+lose the link to the page. Heritrix writes its per-URI metadata the same way. The block is one
+field, `archiver-capture: <one-line JSON>`; `application/json` records (written before) still read.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 """One WARC record, parsed strictly: header fields, block, digests recomputed, every problem named.
 
-Why our own parser and not warcio's ArchiveIterator (reliability.md §0.2): warcio reads a record
-that ends early *silently* (a `.warc` record comes back short with "digest present but not
-checked", and `warcio check` exits 0). Recovery and fixity need the opposite: a short read is a
-`ShortReadError` the caller turns into a `truncated` fault, every declared digest is parsed in
-any form other tools write (digests.parse_digest) and recomputed while the block streams past, and
-each thing wrong is a `RecordProblem` on the record rather than an exception, so one bad digest
-does not hide the rest of the file. The block is never held in memory (it is hashed in `CHUNK`
-steps), except our own metadata records when the caller asks for them (`keep_metadata`), capped
-at `MAX_METADATA_BYTES`.
-
-This module reads one record from a stream positioned at its first byte; warcscan finds the
-records of a file (gzip members, resynchronisation) and feeds them here.
+Our own parser, not warcio's ArchiveIterator, because warcio reads a short record silently and
+recovery and fixity need the opposite: a short read is an error, every declared digest is
+recomputed while the block streams past, and each fault is a `RecordProblem`, so one bad digest
+does not hide the rest. `warc/scan` finds the records of a file and feeds them here.
+See docs/warc-layout.md.
 """
 
 from __future__ import annotations

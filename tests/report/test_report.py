@@ -4,7 +4,7 @@ The records below are built by hand with fixed times (the renderers never read a
 format's whole output is compared with a file in tests/fixtures/report/. After an intended change
 of output, regenerate the files and review the diff before committing:
 
-    ARCHIVER_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py
+    ARCHIVER_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/report/test_report.py
 
 A regenerating run still fails (so it is never mistaken for a passing one), naming the files written.
 """

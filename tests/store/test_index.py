@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from archiver.errors import StoreError, UnknownCaptureError
-from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
+from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, PageKind, Truncation, WarcLocation
 from archiver.store.index import Index, rebuild_index
 from archiver.store.rows import BY_URL as _BY_URL
+from archiver.store.rows import COLUMNS, capture_row
 from archiver.store.rows import SELECT as _SELECT
 from archiver.store.schema import MIGRATIONS, Migration
 from tests.store.test_warcfiles import T0, capture_for, exchange, make_store, outcome, store_page
@@ -238,10 +239,20 @@ def test_redirected_and_unredirected_captures_are_found_by_either_url(tmp_path: 
 def test_an_index_made_before_0004_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite3"
     with Index(path, migrations=MIGRATIONS[:3]) as old:
-        old.add_captures([full_capture("a", "http://a.test/", 0), full_capture("b", "http://b.test/", 1)])
+        # Rows as the code of that time wrote them: without the page-kind columns of 0005.
+        old_columns = COLUMNS[:-2]
+        insert = f"INSERT INTO captures ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})"
+        with old.transaction() as db:
+            db.executemany(
+                insert,
+                [
+                    capture_row(full_capture("a", "http://a.test/", 0))[:-2],
+                    capture_row(full_capture("b", "http://b.test/", 1))[:-2],
+                ],
+            )
         assert old.applied_migrations() == [m.name for m in MIGRATIONS[:3]]
     with Index(path) as index:
-        assert index.applied_migrations()[-1] == "0004_lean_capture_indexes"
+        assert index.applied_migrations()[-2:] == ["0004_lean_capture_indexes", "0005_capture_page_kind"]
         assert [c.id for c in index.history("http://a.test/final")] == ["a"]
         assert index.get_capture("b") == full_capture("b", "http://b.test/", 1)
 
@@ -255,3 +266,11 @@ def test_digests_are_stored_as_bytes_and_read_back_as_hex(tmp_path: Path) -> Non
         assert index.get_capture("c") == full_capture("c")
         assert index.get_capture("odd") == odd
         assert index.query("SELECT typeof(payload_sha256) FROM captures WHERE id = 'odd'")[0][0] == "text"
+
+
+def test_page_kind_and_evidence_round_trip(tmp_path: Path) -> None:
+    wall = full_capture("w", page_kind=PageKind.LOGIN_WALL, page_evidence=("title says 'Sina Visitor System'",))
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.add_captures([wall, full_capture("c")])
+        assert index.get_capture("w") == wall
+        assert index.get_capture("c").page_kind is None
