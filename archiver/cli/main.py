@@ -23,6 +23,7 @@ from archiver.cli import archive as cli_archive
 from archiver.cli import check as cli_check
 from archiver.cli import fixing as cli_fixing
 from archiver.cli import nightly as cli_nightly
+from archiver.cli import schema as cli_schema
 from archiver.cli.options import (
     ColorMode,
     ExitCode,
@@ -183,6 +184,7 @@ def index_rebuild() -> None:
 cli_check.register(app)
 cli_archive.register(app)
 cli_nightly.register(app)
+cli_schema.register(app)
 cli_fixing.register(app)
 
 
