@@ -15,7 +15,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from archiver.models import ArchiveKind, ArchiveVerdict, DriftVerdict, ErrorKind, LiveVerdict, Overall, Truncation
+from archiver.models import (
+    ArchiveKind,
+    ArchiveVerdict,
+    DriftVerdict,
+    ErrorKind,
+    LiveVerdict,
+    Overall,
+    PageKind,
+    Truncation,
+)
 
 OUT = Path(__file__).resolve().parents[1] / "archiver" / "schemas"
 BASE = "https://archiver.invalid/schemas/"  # an identifier, never fetched
@@ -59,6 +68,7 @@ DEFS: dict[str, Any] = {
             "text_error": nullable(STR),
             "revisit_of": nullable(STR),
             "elapsed_ms": nullable(INT),
+            "page": nullable(obj({"kind": enum(PageKind), "evidence": {"type": "array", "items": STR}})),
         }
     ),
     "memento": obj(

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from pytest_httpserver import HTTPServer
 
-from archiver.models import ArchiveVerdict, DriftVerdict, LiveVerdict, Overall
+from archiver.models import ArchiveVerdict, DriftVerdict, LiveVerdict, Overall, PageKind
 from archiver.schemas import schema_names, schema_text
 from tests import schema_build
 
@@ -52,6 +52,8 @@ def test_verdict_enums_are_the_models_vocabularies() -> None:
     assert result["live"]["properties"]["verdict"]["anyOf"][0]["enum"] == [m.value for m in LiveVerdict]
     assert result["archive"]["properties"]["verdict"]["enum"] == [m.value for m in ArchiveVerdict]
     assert report["$defs"]["comparison"]["properties"]["verdict"]["enum"] == [m.value for m in DriftVerdict]
+    page = report["$defs"]["capture"]["properties"]["page"]["anyOf"][0]
+    assert page["properties"]["kind"]["enum"] == [m.value for m in PageKind]
 
 
 @pytest.mark.parametrize(("golden", "name"), sorted(GOLDEN_SCHEMAS.items()))
