@@ -32,4 +32,5 @@ def test_action_is_composite_and_calls_archiver_check() -> None:
     assert "uses: OWNER/archiver@" in readme
     first_two = re.findall(r"^    python3 -m venv .*$", readme, re.M)[:2]
     assert first_two[0].endswith(".venv/bin/archiver check examples/translation.md")
-    assert first_two[1].endswith(".venv/bin/python -m pytest -q")
+    assert first_two[1].endswith(".venv/bin/python -m pytest -q -n auto")
+    assert first_two[1].strip() in (ROOT / ".ci" / "run").read_text().splitlines()  # CI runs it verbatim

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -10,6 +11,10 @@ from tests.clirun import ROOT
 
 
 @pytest.mark.slow  # builds a venv and installs the package: minutes
+@pytest.mark.skipif(
+    os.environ.get("ARCHIVER_RUNTIME_SMOKE_DONE") == "1",
+    reason=".ci/run ran .ci/runtime-smoke as a step of its own just before the tests",
+)
 def test_runtime_only_install_gives_one_line_usage_errors() -> None:
     proc = subprocess.run(
         ["bash", str(ROOT / ".ci" / "runtime-smoke")], capture_output=True, text=True, timeout=1500, cwd=ROOT

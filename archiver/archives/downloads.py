@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin
 
+from archiver.archives.wacz import structure_failures, validate_note
 from archiver.clock import parse_stamp
 from archiver.content.body import Body
 from archiver.content.fingerprint import fingerprint
@@ -54,6 +55,9 @@ class ArchiveFileReading:
     is_wacz: bool
     main_page_url: str | None = None
     primary_record: RecordInfo | None = None
+    # What `wacz validate` would reject that is not an integrity problem (archives/wacz.py):
+    # notes for the user, the content is as trustworthy as its hashes say.
+    notes: tuple[str, ...] = ()
 
 
 def _key(url: str) -> str:
@@ -236,6 +240,7 @@ def read_archive_file(
     with path.open("rb") as handle:
         is_wacz = handle.read(4) == ZIP_MAGIC
     problems: list[str] = []
+    notes: list[str] = []
     main_page: str | None = None
     archive: zipfile.ZipFile | None = None
     try:
@@ -243,6 +248,11 @@ def read_archive_file(
             archive = zipfile.ZipFile(path)
             found, package = verify_wacz(archive)
             problems.extend(found)
+            failures = structure_failures(archive, package) if package else ()
+            if not failures and found:
+                failures = ("its hashes do not match (see the problems)",)
+            if note := validate_note(failures):
+                notes.append(note)
             main_page = package.get("mainPageUrl") if isinstance(package.get("mainPageUrl"), str) else None
             members: list[str | None] = list(_warc_members(archive))
             if not members:
@@ -264,7 +274,7 @@ def read_archive_file(
     finally:
         if archive is not None:
             archive.close()
-    return ArchiveFileReading(capture, tuple(problems), is_wacz, main_page, primary)
+    return ArchiveFileReading(capture, tuple(problems), is_wacz, main_page, primary, tuple(notes))
 
 
 def _capture(

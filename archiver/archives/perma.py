@@ -344,6 +344,7 @@ class Perma:
             )
         except ArchiveAccessError as exc:
             return _with(mirrored, ArchiveVerdict.UNAVAILABLE, notes, str(exc))
+        notes.extend(reading.notes)
         if reading.capture is None:
             return dataclasses.replace(
                 _with(mirrored, ArchiveVerdict.UNAVAILABLE, notes, *reading.problems), problems=reading.problems

@@ -23,6 +23,7 @@ from archiver.cli import archive as cli_archive
 from archiver.cli import check as cli_check
 from archiver.cli import fixing as cli_fixing
 from archiver.cli import nightly as cli_nightly
+from archiver.cli import schema as cli_schema
 from archiver.cli.options import (
     ClusterOpt,
     ColorMode,
@@ -43,7 +44,7 @@ from archiver.cli.options import (
 )
 from archiver.cluster import with_cluster
 from archiver.errors import ArchiverError, ConfigError, UsageError
-from archiver.pipeline import stored as store_ops
+from archiver.pipeline import stored
 from archiver.pipeline.capture import capture_urls
 from archiver.report import render_captures
 
@@ -138,9 +139,9 @@ def show(
 ) -> None:
     """Print one capture; with --body, its body decoded from the WARC record."""
     cfg = load()
-    capture = store_ops.get_capture(cfg, capture_id)
+    capture = stored.get_capture(cfg, capture_id)
     if body:
-        emit(store_ops.decoded_body(cfg, capture), output)
+        emit(stored.decoded_body(cfg, capture), output)
     else:
         style = stdout_style(output)
         title = f"capture {capture.id}"
@@ -155,7 +156,7 @@ def history(
 ) -> None:
     """List a URL's captures, newest first, marking where the payload or the text changed."""
     cfg = load()
-    captures, markers = store_ops.history(cfg, url)
+    captures, markers = stored.history(cfg, url)
     if not captures:
         note(f"no capture of {url} in {cfg.archive_dir}")
     style = stdout_style(output)
@@ -171,9 +172,9 @@ def verify(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """Re-read every WARC record, recompute its digests and check them against the index."""
     cfg = load()
     kind = out_format(fmt)
-    with progress(store_ops.warc_count(cfg), "verifying") as tick:
-        report = store_ops.verify(cfg, progress=tick)
-    emit(store_ops.render_fixity(report, kind), output)
+    with progress(stored.warc_count(cfg), "verifying") as tick:
+        report = stored.verify(cfg, progress=tick)
+    emit(stored.render_fixity(report, kind), output)
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
@@ -182,7 +183,7 @@ def index_rebuild() -> None:
     """Recreate index.sqlite3 from the WARC files alone."""
     cfg = load()
     with progress(None, "indexing captures") as tick:
-        count = store_ops.rebuild(cfg, progress=tick)
+        count = stored.rebuild(cfg, progress=tick)
     typer.echo(f"index rebuilt from the WARC files: {count} captures in {cfg.archive_dir / 'index.sqlite3'}")
 
 
@@ -190,6 +191,7 @@ def index_rebuild() -> None:
 cli_check.register(app)
 cli_archive.register(app)
 cli_nightly.register(app)
+cli_schema.register(app)
 cli_fixing.register(app)
 
 

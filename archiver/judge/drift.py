@@ -43,6 +43,8 @@ _FURNITURE = re.compile(
     re.IGNORECASE,
 )
 _NOT_WORD = re.compile(r"[\W_]+")
+# A line that keeps something after normalisation: not blank, not only zero-width characters.
+_VISIBLE = re.compile(r"[^\s\u200b-\u200d\u2060\ufeff\u00ad\u180e]")
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,17 @@ def contains_quote(side: TextSide, quote: str) -> bool | None:
     return needle in quote_key(f"{side.title or ''}\n{side.text}")
 
 
+def as_written(raw: str, compared: list[str]) -> list[str]:
+    """The lines of `raw` as the page wrote them (full-width "，" stays), one per compared line.
+
+    Excerpts are quoted from these (a translator copies them); the normalised lines are for
+    comparing only. Should the two ever not pair up line for line, the compared lines are shown.
+    """
+    lines = [" ".join(line.split()) for line in raw.splitlines()]
+    lines = [line for line in lines if _VISIBLE.search(line)]
+    return lines if len(lines) == len(compared) else compared
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
@@ -247,8 +260,9 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
         return Comparison.unknown(f"the {which} copy has no text to compare")
     use_main = a.main_text is not None and b.main_text is not None
     which = "main text" if use_main else "visible text"
-    text_a = comparable_text(a.main_text if use_main and a.main_text is not None else a.text)
-    text_b = comparable_text(b.main_text if use_main and b.main_text is not None else b.text)
+    raw_a = a.main_text if use_main and a.main_text is not None else a.text
+    raw_b = b.main_text if use_main and b.main_text is not None else b.text
+    text_a, text_b = comparable_text(raw_a), comparable_text(raw_b)
     titles = title_similarity(a.title, b.title) if a.title and b.title else None
     titles_out = None if titles is None else round(titles, 4)
     if text_a == text_b:
@@ -263,7 +277,8 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
     kept_b = [j for op in ops for j in range(op[3], op[4])]
     total = sum(len(masked_a[i]) for i in kept_a) + sum(len(masked_b[j]) for j in kept_b)
     score = 1.0 if total == 0 else min(1.0, 2 * _matched_chars(masked_a, masked_b, ops, 0) / total)
-    removed, added, changes = paragraph_changes(lines_a, lines_b, ops, cfg.max_excerpts)
+    shown_a, shown_b = as_written(raw_a, lines_a), as_written(raw_b, lines_b)
+    removed, added, changes = paragraph_changes(shown_a, shown_b, ops, cfg.max_excerpts)
     verdict, reason = _verdict(score, titles, cfg)
     if verdict in (DriftVerdict.EQUIVALENT, DriftVerdict.MINOR) and quote_a is not None and quote_a != quote_b:
         verdict, reason = DriftVerdict.MAJOR, "the expected quote is in one copy only"

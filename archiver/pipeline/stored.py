@@ -2,6 +2,7 @@
 
 Each opens the archive folder named by the config, does one thing, and closes it again. Open
 `.open` files left by a crash are recovered first, so every command sees a consistent archive.
+`verify` audits our WARCs (store/fixity) and the downloaded files in `mirrors/` (archives/mirrorcheck).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from archiver import __version__
+from archiver.archives.mirrorcheck import audit_mirrors
 from archiver.clock import utc_now
 from archiver.config import Config
 from archiver.content.decoding import html_text_of, plain_text_of
@@ -18,7 +21,7 @@ from archiver.content.fingerprint import PayloadKind, payload_kind
 from archiver.errors import StoreError, UsageError
 from archiver.models import ArchivePaths, Capture, HistoryMark
 from archiver.pipeline.capture import new_capture_id
-from archiver.store.fixity import FixityReport
+from archiver.store.fixity import FixityProblem, FixityReport
 from archiver.store.fixity import verify as verify_archive
 from archiver.store.index import Index, rebuild_index
 from archiver.store.recovery import RecoveryReport
@@ -104,17 +107,37 @@ def warc_count(config: Config) -> int:
 
 
 def verify(config: Config, *, progress: Callable[[str], None] | None = None) -> FixityReport:
+    """Audit `warcs/` against its manifest and the index, then every file in `mirrors/`."""
     paths = ArchivePaths(config.archive_dir)
-    if not paths.warcs.exists():
+    if not paths.warcs.exists() and not paths.mirrors.exists():
         raise StoreError(f"{paths.warcs} does not exist: there is no archive to verify at {paths.root}")
     index = Index(paths.index) if paths.index.exists() else None
     try:
         if index is not None:
             recover_archive(paths, index)
-        return verify_archive(paths, index, progress=progress)
+        report = verify_archive(paths, index, progress=progress) if paths.warcs.exists() else FixityReport(0, 0, 0, ())
+        recorded = {} if index is None else mirror_hashes(index)
     finally:
         if index is not None:
             index.close()
+    mirrors = audit_mirrors(paths.root, paths.mirrors, recorded)
+    return replace(
+        report,
+        files_checked=report.files_checked + mirrors.files,
+        records_checked=report.records_checked + mirrors.records,
+        bytes_checked=report.bytes_checked + mirrors.bytes,
+        problems=report.problems + tuple(FixityProblem(p.kind, p.file, p.offset, p.message) for p in mirrors.problems),
+    )
+
+
+def mirror_hashes(index: Index) -> dict[str, str]:
+    """Mirror file -> the sha256 recorded when it was downloaded (a file is never rewritten)."""
+    found: dict[str, str] = {}
+    for document in reversed(index.mementos()):  # oldest first: the first recording is the reference
+        file, sha256 = document.get("mirror_file"), document.get("mirror_sha256")
+        if isinstance(file, str) and isinstance(sha256, str):
+            found.setdefault(file, sha256)
+    return found
 
 
 def rebuild(config: Config, *, progress: Callable[[str], None] | None = None) -> int:

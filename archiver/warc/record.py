@@ -43,6 +43,7 @@ class ProblemKind(StrEnum):
     UNFINISHED_FILE = "unfinished_file"
     MISSING_RECORD = "missing_record"
     UNINDEXED_CAPTURE = "unindexed_capture"
+    INVALID_PACKAGE = "invalid_package"  # a downloaded WACZ's datapackage: a hash, a missing part
 
 
 @dataclass(frozen=True)

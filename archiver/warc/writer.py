@@ -21,7 +21,7 @@ from warcio.statusandheaders import StatusAndHeaders
 
 from archiver.content.body import Body
 from archiver.net.exchange import Exchange
-from archiver.warc.metadata import METADATA_FORMAT, RefersTo
+from archiver.warc.metadata import METADATA_CONTENT_TYPE, METADATA_FORMAT, RefersTo
 from archiver.warc.record import REFERS_TO_FILE, REFERS_TO_OFFSET
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -248,7 +248,8 @@ class RecordWriter:
         digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
         fields["WARC-Block-Digest"] = digest
         fields["WARC-Payload-Digest"] = digest
-        self._emit(sink, fields, "application/json", b"", data, self.compress_level)
+        # Why not application/json: warc/metadata.py.
+        self._emit(sink, fields, METADATA_CONTENT_TYPE, b"", data, self.compress_level)
 
     def warcinfo(self, sink: RecordSink, filename: str, date: str, software: str) -> None:
         """The file's first record: what wrote it and the conventions its records follow."""
@@ -260,7 +261,12 @@ class RecordWriter:
             "payload-digest": "payload digests cover the de-chunked, content-encoded entity body",
             "http-headers": "Transfer-Encoding renamed X-Crawler-Transfer-Encoding; Content-Length is the stored "
             "length, a different original kept as X-Crawler-Content-Length",
-            "metadata": f"one application/json metadata record per capture ({METADATA_FORMAT})",
+            "metadata": f"one {METADATA_CONTENT_TYPE} metadata record per capture, its JSON document "
+            f"({METADATA_FORMAT}) in the archiver-capture field",
+            # Webrecorder's collection metadata. py-wacz counts a response as a page only when a
+            # browser's Referer names it, unless a warcinfo says this is a collection; every
+            # top-level capture of ours is a page (issue 12: `wacz create --detect-pages` found 0).
+            "json-metadata": '{"type": "collection", "title": "archiver captures"}',
         }
         data = "".join(f"{k}: {v}\r\n" for k, v in info.items()).encode()
         fields = {

@@ -249,3 +249,53 @@ def test_local_reference_judged_by_its_status(config: Config, httpserver: HTTPSe
     assert usable(same)
     assert not usable(replace(same, problems=("datapackage.json: hash mismatch",)))  # a tampered download
     assert not usable(replace(same, capture=None))
+
+
+# -- verify covers mirrors/, and mirror says what `wacz validate` would reject (issue 12) ----------
+
+
+def test_verify_checks_the_downloaded_files_and_finds_a_tampered_byte(world: World) -> None:
+    assert run(world, "mirror", "5UBL-GCVG", "W5MF-N9EV", "--format", "json", key=KEY).returncode == 0
+    clean = run(world, "verify", "--format", "json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    report = json.loads(clean.stdout)
+    assert report["ok"] and report["files_checked"] >= 2 and report["records_checked"] >= 10
+
+    mirrored = world.archive / "mirrors" / "perma" / "W5MF-N9EV.warc.gz"
+    data = bytearray(mirrored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    mirrored.write_bytes(bytes(data))
+    tampered = run(world, "verify", "--format", "json")
+    assert tampered.returncode == 2
+    problems = json.loads(tampered.stdout)["problems"]
+    assert {p["file"] for p in problems} == {"mirrors/perma/W5MF-N9EV.warc.gz"}
+    assert "manifest_mismatch" in {p["kind"] for p in problems}  # the sha256 the index recorded
+    table = run(world, "verify")
+    assert table.returncode == 2 and "mirrors/perma/W5MF-N9EV.warc.gz" in table.stdout
+
+
+def test_mirror_notes_a_wacz_that_would_fail_wacz_validate(world: World, tmp_path: Path) -> None:
+    import zipfile
+
+    source = shared_file("interop/scoop-example.com.wacz")
+    stripped = tmp_path / "no-pages.wacz"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(stripped, "w") as new:
+        # pages.jsonl dropped and unlisted, the package's digest recomputed: every hash still holds
+        package = json.loads(old.read("datapackage.json"))
+        package["resources"] = [r for r in package["resources"] if r["path"] != "pages/pages.jsonl"]
+        package_bytes = json.dumps(package).encode()
+        digest = json.loads(old.read("datapackage-digest.json"))
+        digest["hash"] = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
+        replaced = {"datapackage.json": package_bytes, "datapackage-digest.json": json.dumps(digest).encode()}
+        for info in old.infolist():
+            if info.filename != "pages/pages.jsonl":
+                new.writestr(info, replaced.get(info.filename, old.read(info.filename)))
+    world.perma.links.append(
+        StoredLink("N0PG-5555", "https://example.com/", SCOOP_DATE, wacz=stripped.read_bytes(), owners=frozenset({KEY}))
+    )
+    result = run(world, "mirror", "N0PG-5555", "--format", "json", key=KEY)
+    assert result.returncode == 0, result.stdout + result.stderr  # the content is intact: still usable
+    (memento,) = mementos_of(result)
+    assert memento["verdict"] == "ok" and memento["problems"] == []
+    assert "would fail `wacz validate`: pages/pages.jsonl is missing" in memento["reason"]
+    assert "wacz validate" in run(world, "mirror", "N0PG-5555", key=KEY).stdout

@@ -180,3 +180,18 @@ def test_two_megabyte_texts_with_small_edits_compare_as_minor() -> None:
     a, b = TextSide("a", None, "T", text_a, text_a), TextSide("b", None, "T", text_b, text_b)
     result = compare(a, b, DriftConfig())
     assert result.verdict is DriftVerdict.MINOR and result.similarity is not None and result.similarity > 0.99
+
+
+def test_changed_paragraphs_are_quoted_as_the_page_wrote_them() -> None:
+    """Full-width punctuation and spacing stay in excerpts; the normalised text is for comparing only."""
+    paragraphs = [f"会议指出，第{n}项工作要抓紧落实，确保取得实效。" for n in range(1, 11)]
+    old = "\n".join(paragraphs)
+    edited = paragraphs.copy()
+    edited[4] = "会议指出，第五项工作已经完成（详见附件）。"
+    a = TextSide("a" * 64, None, "标题", old, None)
+    b = TextSide("b" * 64, None, "标题", "\n".join(edited), None)
+    comparison = compare(a, b, DriftConfig())
+    (change,) = comparison.changes
+    assert change.before == "会议指出，第5项工作要抓紧落实，确保取得实效。"
+    assert change.after == "会议指出，第五项工作已经完成（详见附件）。"
+    assert "," not in change.before + change.after  # no ASCII comma from NFKC folding
