@@ -75,10 +75,10 @@ def surt_key(url: str) -> str:
     """A SURT key as pywb's CDXJ indexes write it: reversed host, ')/', lower-cased path, sorted query."""
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower().removeprefix("www.")
+    reversed_host = ",".join(reversed(host.split("."))) if host else ""
     port = parts.port
     if port and not ((parts.scheme == "http" and port == 80) or (parts.scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
-    reversed_host = ",".join(reversed(host.split("."))) if host else ""
+        reversed_host = f"{reversed_host}:{port}"  # after the reversed host, as the surt library writes it
     query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
     path = parts.path or "/"
     return f"{reversed_host}){path}{'?' + query if query else ''}".lower()
@@ -169,7 +169,7 @@ def write_wacz(
             page_lines.append(json.dumps(entry, ensure_ascii=False))
         members: list[tuple[str, bytes | Path]] = [
             ("archive/data.warc.gz", warc),
-            ("indexes/index.cdxj", index),
+            ("indexes/index.cdx", index),  # CDXJ lines; the spec names it .cdx (pywb and py-wacz look for that)
             ("pages/pages.jsonl", ("\n".join(page_lines) + "\n").encode()),
             *sorted(extras.items()),
         ]
@@ -371,7 +371,7 @@ def _verify_records(archive: zipfile.ZipFile, warcs: list[str], check: WaczCheck
                 for problem in item.problems:
                     check.problems.append(f"{name} record {item.record_id} at {item.offset}: {problem.message}")
             offsets[Path(name).name] = found
-    for name in (n for n in archive.namelist() if n.startswith("indexes/") and n.endswith(".cdxj")):
+    for name in (n for n in archive.namelist() if n.startswith("indexes/") and n.endswith((".cdx", ".cdxj"))):
         for line in io.TextIOWrapper(archive.open(name), encoding="utf-8"):
             if not line.strip():
                 continue

@@ -20,6 +20,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -113,24 +114,17 @@ class Replay:
         return httpx.get(f"{self.base}/{stamp(wanted)}id_/{self.site}{path}", timeout=30)
 
 
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
+@contextmanager
+def pywb_collection(work: Path, files: list[Path]) -> Iterator[str]:
+    """A pywb collection of `files` (WARCs or a WACZ, via `wb-manager add`) served by `wayback` on
+    127.0.0.1 from `work`; yields the collection's replay prefix."""
     wb_manager, wayback = pywb_tool("wb-manager"), pywb_tool("wayback")
-    work = tmp_path_factory.mktemp("replay")
-    config = work / "config.toml"
-    config.write_text(f'archive_dir = "{work / "archive"}"\n[fetch]\nallow_private_networks = true\ntimeout = 5.0\n')
-    with WireServer(routes(site_routes())) as server:
-        site = server.base
-        paths = list(site_routes())
-        first = fetch(config, *(server.url(p) for p in paths))
-        time.sleep(1.1)  # pywb's timestamps have seconds: the revisit must get one of its own
-        (revisit,) = fetch(config, server.url("/"))
-    assert revisit["revisit_of"] == first[0]["id"], "the second capture of / should be a revisit"
-    warcs = sorted((work / "archive" / "warcs").glob("*.warc.gz"))
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     subprocess.run([str(wb_manager), "init", "ours"], cwd=work, check=True, capture_output=True, env=env)
+    # pywb 2.10 adds a WACZ by unpacking its WARCs and indexing them (it has no in-place WACZ mode).
+    unpack = ["--unpack-wacz"] if any(f.suffix == ".wacz" for f in files) else []
     subprocess.run(
-        [str(wb_manager), "add", "ours", *map(str, warcs)], cwd=work, check=True, capture_output=True, env=env
+        [str(wb_manager), "add", *unpack, "ours", *map(str, files)], cwd=work, check=True, capture_output=True, env=env
     )
     port = free_port()
     server_log = (work / "wayback.log").open("wb")
@@ -151,18 +145,29 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError((work / "wayback.log").read_text()) from None
                 time.sleep(0.2)
-        yield Replay(
-            f"http://127.0.0.1:{port}/ours",
-            dict(zip(paths, first, strict=True)),
-            revisit,
-            site,
-            warcs,
-            work,
-        )
+        yield f"http://127.0.0.1:{port}/ours"
     finally:
         process.terminate()
         process.wait(timeout=30)
         server_log.close()
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
+    pywb_tool("wayback")
+    work = tmp_path_factory.mktemp("replay")
+    config = work / "config.toml"
+    config.write_text(f'archive_dir = "{work / "archive"}"\n[fetch]\nallow_private_networks = true\ntimeout = 5.0\n')
+    with WireServer(routes(site_routes())) as server:
+        site = server.base
+        paths = list(site_routes())
+        first = fetch(config, *(server.url(p) for p in paths))
+        time.sleep(1.1)  # pywb's timestamps have seconds: the revisit must get one of its own
+        (revisit,) = fetch(config, server.url("/"))
+    assert revisit["revisit_of"] == first[0]["id"], "the second capture of / should be a revisit"
+    warcs = sorted((work / "archive" / "warcs").glob("*.warc.gz"))
+    with pywb_collection(work, warcs) as base:
+        yield Replay(base, dict(zip(paths, first, strict=True)), revisit, site, warcs, work)
 
 
 def test_pywb_indexes_pages_and_not_our_metadata(replay: Replay) -> None:
