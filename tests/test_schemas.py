@@ -24,6 +24,7 @@ from archiver.nightly.linkstate import LinkCondition, LinkState
 from archiver.schemas import schema_names, schema_text
 from archiver.warc.record import ProblemKind
 from tests import schema_build
+from tests.jsoncheck import validate_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDENS = ROOT / "tests" / "fixtures" / "report"
@@ -38,10 +39,8 @@ GOLDEN_SCHEMAS = {
 
 
 def validate(document: Any, name: str) -> None:
-    """Raise jsonschema.ValidationError unless `document` follows schema `name` (for CLI tests to call)."""
-    schema = json.loads(schema_text(name))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.Draft202012Validator(schema).validate(document)
+    """Raise jsonschema.ValidationError unless `document` follows schema `name`."""
+    validate_json(document, name)
 
 
 def test_committed_schemas_are_what_the_code_generates() -> None:
