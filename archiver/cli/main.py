@@ -42,7 +42,7 @@ from archiver.cli.options import (
     stdout_style,
 )
 from archiver.errors import ArchiverError, ConfigError, UsageError
-from archiver.pipeline import stored as store_ops
+from archiver.pipeline import stored
 from archiver.pipeline.capture import capture_urls
 from archiver.report import render_captures
 
@@ -132,9 +132,9 @@ def show(
 ) -> None:
     """Print one capture; with --body, its body decoded from the WARC record."""
     cfg = load()
-    capture = store_ops.get_capture(cfg, capture_id)
+    capture = stored.get_capture(cfg, capture_id)
     if body:
-        emit(store_ops.decoded_body(cfg, capture), output)
+        emit(stored.decoded_body(cfg, capture), output)
     else:
         style = stdout_style(output)
         title = f"capture {capture.id}"
@@ -149,7 +149,7 @@ def history(
 ) -> None:
     """List a URL's captures, newest first, marking where the payload or the text changed."""
     cfg = load()
-    captures, markers = store_ops.history(cfg, url)
+    captures, markers = stored.history(cfg, url)
     if not captures:
         note(f"no capture of {url} in {cfg.archive_dir}")
     style = stdout_style(output)
@@ -165,9 +165,9 @@ def verify(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """Re-read every WARC record, recompute its digests and check them against the index."""
     cfg = load()
     kind = out_format(fmt)
-    with progress(store_ops.warc_count(cfg), "verifying") as tick:
-        report = store_ops.verify(cfg, progress=tick)
-    emit(store_ops.render_fixity(report, kind), output)
+    with progress(stored.warc_count(cfg), "verifying") as tick:
+        report = stored.verify(cfg, progress=tick)
+    emit(stored.render_fixity(report, kind), output)
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
@@ -176,7 +176,7 @@ def index_rebuild() -> None:
     """Recreate index.sqlite3 from the WARC files alone."""
     cfg = load()
     with progress(None, "indexing captures") as tick:
-        count = store_ops.rebuild(cfg, progress=tick)
+        count = stored.rebuild(cfg, progress=tick)
     typer.echo(f"index rebuilt from the WARC files: {count} captures in {cfg.archive_dir / 'index.sqlite3'}")
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from archiver.models import ArchiveKind, ArchiveVerdict, Memento, PageKind
+from archiver.judge.pagekind import KIND_NOUNS
+from archiver.models import ArchiveKind, ArchiveVerdict, Memento
 from archiver.urls import TRACKING_PARAMS, same_page
 
 
@@ -36,15 +37,6 @@ _ARCHIVE_NAMES = {
     ArchiveKind.MEMENTO: "archived copy",
     ArchiveKind.LOCAL: "stored copy",
 }
-_HOLDS = {
-    PageKind.NOT_FOUND: "a not-found page",
-    PageKind.REMOVED: "the site's removal notice",
-    PageKind.LOGIN_WALL: "a login wall",
-    PageKind.CHALLENGE: "a bot challenge",
-    PageKind.APP_SHELL: "an app shell with no readable text",
-    PageKind.EMPTY: "an empty page",
-    PageKind.ERROR_PAGE: "a server-error page",
-}
 
 
 def page_failure(memento: Memento) -> str | None:
@@ -56,7 +48,7 @@ def page_failure(memento: Memento) -> str | None:
     if memento.substitute_for is not None:
         name = f"substitute copy ({memento.obtained_via})"
     evidence = f" ({capture.page_evidence[0]})" if capture.page_evidence else ""
-    return f"the {name} is {_HOLDS[capture.page_kind]}{evidence}, not the cited page"
+    return f"the {name} is {KIND_NOUNS[capture.page_kind]}{evidence}, not the cited page"
 
 
 def with_verdict_for(memento: Memento, cited_url: str | None, tracking: tuple[str, ...] = TRACKING_PARAMS) -> Memento:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from archiver.content.fingerprint import Fingerprint, comparable_text
 from archiver.judge.drift import similarity
+from archiver.judge.pagekind import KIND_NOUNS
 from archiver.models import Capture, ErrorKind, LiveVerdict, PageKind
 from archiver.urls import comparable
 
@@ -27,15 +28,6 @@ _GONE_STATUS = frozenset({404, 410})
 _INVALID_KINDS = frozenset({ErrorKind.INVALID_URL, ErrorKind.BLOCKED_ADDRESS})
 _WALLS = frozenset({PageKind.CHALLENGE, PageKind.LOGIN_WALL})
 _NOTICES = frozenset({PageKind.NOT_FOUND, PageKind.REMOVED})
-_KIND_NOUN = {
-    PageKind.NOT_FOUND: "a not-found page",
-    PageKind.REMOVED: "a removal notice",
-    PageKind.LOGIN_WALL: "a login wall",
-    PageKind.CHALLENGE: "a bot challenge",
-    PageKind.APP_SHELL: "an app shell whose content only scripts would load",
-    PageKind.EMPTY: "an empty page",
-    PageKind.ERROR_PAGE: "a server-error page",
-}
 
 _CHALLENGE_TITLE = re.compile(
     r"just a moment|attention required|checking your browser|please wait while we verify|verify you are (a )?human|"
@@ -176,8 +168,7 @@ def _failure(capture: Capture) -> LiveJudgement:
 
 
 def _kind_words(capture: Capture) -> str:
-    kind = capture.page_kind
-    noun = _KIND_NOUN.get(kind, "a page") if kind is not None else "a page"
+    noun = KIND_NOUNS[capture.page_kind] if capture.page_kind is not None else "a page"
     return noun + (f" ({capture.page_evidence[0]})" if capture.page_evidence else "")
 
 

@@ -42,7 +42,8 @@ PRECEDENCE: tuple[PageKind, ...] = (
     PageKind.EMPTY,
 )
 _RANK = {kind: i for i, kind in enumerate(PRECEDENCE)}
-_NOUN: Mapping[PageKind, str] = {
+# A kind in words, as verdict reasons name what a page is.
+KIND_NOUNS: Mapping[PageKind, str] = {
     PageKind.CONTENT: "the page's own content",
     PageKind.NOT_FOUND: "a not-found page",
     PageKind.REMOVED: "a removal notice",
@@ -82,7 +83,7 @@ class PageClass:
 
     def describe(self) -> str:
         """One sentence, e.g. "a login wall (title says 'Sina Visitor System')"."""
-        text = _NOUN[self.kind] + (f" ({self.evidence[0]})" if self.evidence else "")
+        text = KIND_NOUNS[self.kind] + (f" ({self.evidence[0]})" if self.evidence else "")
         return text + (f", redirecting to {self.redirect_to}" if self.redirect_to else "")
 
 

@@ -24,6 +24,7 @@ from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
 from tests.jsoncheck import printed_json
+from tests.pipeline.test_check import World as CheckWorld
 
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 CITED = datetime(2025, 4, 26, 8, 0, tzinfo=UTC)
@@ -71,22 +72,8 @@ def live_app(environ: dict[str, object], start_response: Any) -> Any:
 
 
 @dataclass
-class World:
-    live: str
-    perma_site: str
-    perma_api: str
-    wayback: str
-
-    def config(self, tmp_path: Path) -> Path:
-        path = tmp_path / "config.toml"
-        path.write_text(
-            f'archive_dir = "{tmp_path / "archive"}"\n'
-            "[fetch]\nallow_private_networks = true\ntimeout = 3.0\ndeadline = 10.0\n"
-            "retries = 0\nhost_interval = 0.0\n"
-            f'[perma]\nsite_url = "{self.perma_site}"\napi_url = "{self.perma_api}"\n'
-            f'[wayback]\nurl = "{self.wayback}"\n'
-        )
-        return path
+class World(CheckWorld):
+    """The site, Perma.cc and the Wayback Machine of these cases (configured as test_check's are)."""
 
     def wb(self, path: str) -> str:
         return f"{self.wayback}/web/{WB}/{self.live}{path}"
