@@ -25,6 +25,7 @@ from archiver.cli import fixing as cli_fixing
 from archiver.cli import nightly as cli_nightly
 from archiver.cli import schema as cli_schema
 from archiver.cli.options import (
+    ClusterOpt,
     ColorMode,
     ExitCode,
     FormatOpt,
@@ -41,6 +42,7 @@ from archiver.cli.options import (
     set_globals,
     stdout_style,
 )
+from archiver.cluster import with_cluster
 from archiver.errors import ArchiverError, ConfigError, UsageError
 from archiver.pipeline import stored
 from archiver.pipeline.capture import capture_urls
@@ -106,18 +108,23 @@ def fetch(
     from_file: Annotated[
         Path | None, typer.Option("--from-file", metavar="FILE", help="A file of URLs, one a line ('-': stdin).")
     ] = None,
+    cluster: ClusterOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Capture URLs into the archive now (WARC + hashes + index) and print what was stored."""
-    cfg = load()
+    cfg = load(None if cluster is None else {"cluster": {"address": cluster}})
     targets = list(urls or [])
     if from_file is not None:
         targets += read_url_list(from_file)
     if not targets:
         raise UsageError("no URL given: name URLs or use --from-file")
     out_fmt = out_format(fmt)
-    captures = run_with_progress(len(targets), "fetching", lambda tick: capture_urls(targets, cfg, progress=tick))
+    captures = run_with_progress(
+        len(targets),
+        "fetching",
+        lambda tick: with_cluster(cfg, lambda runner: capture_urls(targets, cfg, progress=tick, runner=runner)),
+    )
     style = stdout_style(output)
     emit(render_captures(captures, out_fmt, title="captures", width=style.width, color=style.color), output)
     raise typer.Exit(ExitCode.OK if all(c.ok for c in captures) else ExitCode.FAILED)

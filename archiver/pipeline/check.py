@@ -3,7 +3,9 @@
 Extract the links, resolve archive links (so pairing knows what each captured), pair them with
 cited URLs, fetch each distinct live URL and archive reference once within the politeness limits,
 then judge each citation (live, archive, drift, title) and let the `[policy]` table decide pass /
-warn / fail. Every capture goes into the archive as usual. See docs/pipeline.md.
+warn / fail. Every capture goes into the archive as usual. With a `WorkRunner` (a cluster), the
+live pages are captured on its workers first, sharded by host; probes and archive retrievals stay
+here. See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from archiver.models import (
     Memento,
     Report,
 )
-from archiver.pipeline.cache import CachedMemento, ResultsCache, age_text
-from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
+from archiver.pipeline.cache import Cached, CachedMemento, ResultsCache, age_text
+from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, WorkRunner, new_capture_id
 from archiver.pipeline.compare import text_of_capture
 from archiver.pipeline.mirror import open_archives
 
@@ -133,11 +135,13 @@ class Checker:
         *,
         rng: random.Random | None = None,
         progress: Progress | None = None,
+        runner: WorkRunner | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.config = config
         self._clock = clock
         self.engine = engine
+        self._runner = runner
         self.archives = archives
         self._rng = rng or random.Random()
         self._progress = progress
@@ -151,6 +155,7 @@ class Checker:
         self.skipped: list[tuple[Citation, str]] = []
         self._cache: ResultsCache | None = None
         self._cached_mementos: dict[str, CachedMemento | None] = {}
+        self._cached_pages: dict[str, Cached | None] = {}
         # What came from the cache, and how old it was: live URL -> age, archive reference -> age.
         self.cached_live: dict[str, timedelta] = {}
         self.cached_archives: dict[str, timedelta] = {}
@@ -181,8 +186,15 @@ class Checker:
             return cached.result
         return await self.engine.capture_detailed(made_up)
 
+    def _cached_page(self, url: str) -> Cached | None:
+        if self._cache is None:
+            return None
+        if url not in self._cached_pages:
+            self._cached_pages[url] = self._cache.live(url)
+        return self._cached_pages[url]
+
     async def _fetch_live(self, url: str) -> _Live:
-        cached = self._cache.live(url) if self._cache is not None else None
+        cached = self._cached_page(url)
         if cached is not None:
             result = cached.result
             self.cached_live[url] = cached.age
@@ -282,6 +294,12 @@ class Checker:
                 else:
                     self.skipped.append((citation, why))
         if options.live:
+            if self._runner is not None:
+                # What the cache answers is not sent to the cluster.
+                urls = [u for u in dict.fromkeys(c.url for _, c in work) if self._cached_page(u) is None]
+                batches = self._runner.capture_batches(urls, self.engine, with_main_text=self._main_text)
+                async for _batch in batches:
+                    pass  # adopted by the engine: self.live() below judges them without fetching
             for _, citation in work:
                 self.live(citation.url)
         if options.archive:
@@ -374,11 +392,12 @@ async def check_documents(
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
     progress: Progress | None = None,
+    runner: WorkRunner | None = None,
 ) -> Report:
     """Check every citation of `documents`; the report carries one result per citation."""
     started = clock()
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine, open_archives(config, engine) as archives:
-        checker = Checker(config, engine, archives, rng=rng, progress=progress, clock=clock)
+        checker = Checker(config, engine, archives, rng=rng, progress=progress, runner=runner, clock=clock)
         results = await checker.check(documents, options)
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)

@@ -241,3 +241,10 @@ def read_payload(root: Path, loc: WarcLocation, limit: int | None = None) -> byt
 def read_content(root: Path, loc: WarcLocation, limit: int | None = None) -> bytes:
     with open_content(root, loc) as stream:
         return bytes(stream.read() if limit is None else stream.read(limit))
+
+
+def stored_http_headers(root: Path, loc: WarcLocation) -> tuple[tuple[str, str], ...]:
+    """The HTTP response headers of the record at `loc` as archived (a revisit keeps its own)."""
+    with open_at(root, loc) as stream:
+        http = _first_record(stream, loc.file, loc.offset).http_headers
+        return () if http is None else tuple((str(k), str(v)) for k, v in http.headers)
