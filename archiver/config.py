@@ -16,6 +16,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
@@ -121,6 +122,9 @@ class CheckConfig:
     exclude: list[str] = _s([], "URL regexes `check` does not fetch; such citations are reported as excluded.")
     include: list[str] = _s([], "URL regexes always checked, even if excluded; alone, only these are checked.")
     accept: list[str] = _s([], "Live statuses treated as fine besides 2xx, e.g. ['403', '520..530'].")
+    max_cache_age: str = _s(
+        "1d", "How old a capture `check --cache` may reuse instead of fetching again (30m, 6h, 1d; 0s: none)."
+    )
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,18 @@ def parse_statuses(text: str, where: str = "--accept") -> frozenset[int]:
     return frozenset(statuses)
 
 
+_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str, where: str = "--max-cache-age") -> timedelta:
+    """A duration from `30m`, `6h`, `1d`, `90s` (one number, one unit); ConfigError otherwise."""
+    match = _AGE.fullmatch(text.strip().lower())
+    if match is None:
+        raise ConfigError(f"{where}: {text!r} is not an age such as 30m, 6h or 1d (units s, m, h, d)")
+    return timedelta(seconds=float(match.group(1)) * _AGE_UNITS[match.group(2)])
+
+
 def _validate(config: Config) -> None:
     f = config.fetch
     positive = {
@@ -398,6 +414,7 @@ def _validate(config: Config) -> None:
                 raise ConfigError(f"{name}: {pattern!r} is not a regular expression ({exc})") from None
     for text in config.check.accept:
         parse_statuses(text, f"check.accept: {text!r}")
+    parse_age(config.check.max_cache_age, "check.max_cache_age")
     d = config.drift
     if not 0 <= d.replaced <= d.minor <= d.equivalent <= 1:
         raise ConfigError("drift thresholds must satisfy 0 <= replaced <= minor <= equivalent <= 1")

@@ -25,6 +25,8 @@ from archiver.models import (
     PageKind,
     Truncation,
 )
+from archiver.nightly.linkstate import LinkCondition
+from archiver.warc.record import ProblemKind
 
 OUT = Path(__file__).resolve().parents[1] / "archiver" / "schemas"
 BASE = "https://archiver.invalid/schemas/"  # an identifier, never fetched
@@ -138,6 +140,34 @@ def result() -> dict[str, Any]:
     )
 
 
+def watch_entry() -> dict[str, Any]:
+    """One watched source as `watch list` prints it; `state` is `nightly.linkstate.LinkState`'s fields."""
+    when = nullable(STR)
+    state = obj(
+        {
+            "condition": enum(LinkCondition),
+            "since": when,
+            "consecutive_failures": INT,
+            "failure_days": INT,
+            "first_failure_at": when,
+            "last_failure_at": when,
+            "last_success_at": when,
+            "last_checked_at": when,
+            "last_verdict": nullable(enum(LiveVerdict)),
+        }
+    )
+    return obj(
+        {
+            "url": STR,
+            "label": STR,
+            "archives": {"type": "array", "items": STR},
+            "added_at": STR,
+            "baseline_id": nullable(STR),
+            "state": state,
+        }
+    )
+
+
 def document(name: str, title: str, properties: dict[str, Any], defs: tuple[str, ...]) -> dict[str, Any]:
     body = obj(HEAD | properties)
     return {
@@ -177,6 +207,40 @@ def schemas() -> dict[str, dict[str, Any]]:
             "archiver mirror: mementos",
             {"mementos": {"type": "array", "items": {"$ref": "#/$defs/memento"}}},
             ("warc", "capture", "memento"),
+        ),
+        "run": document(
+            "run",
+            "archiver run: a nightly run's report (also reports/<run-id>.json)",
+            {
+                "title": STR,
+                "started_at": STR,
+                "finished_at": STR,
+                "results": {"type": "array", "items": result()},
+                "summary": obj({"pass": INT, "warn": INT, "fail": INT}),
+                "notes": {"type": "array", "items": STR},
+            },
+            ("warc", "capture", "comparison"),
+        ),
+        "watch": document(
+            "watch",
+            "archiver watch list",
+            {"watch": {"type": "array", "items": watch_entry()}},
+            (),
+        ),
+        "verify": document(
+            "verify",
+            "archiver verify: fixity of warcs/ and mirrors/",
+            {
+                "ok": BOOL,
+                "files_checked": INT,
+                "records_checked": INT,
+                "bytes_checked": INT,
+                "problems": {
+                    "type": "array",
+                    "items": obj({"kind": enum(ProblemKind), "file": STR, "offset": nullable(INT), "message": STR}),
+                },
+            },
+            (),
         ),
         "comparison": document(
             "comparison",

@@ -7,6 +7,7 @@ vocabulary, must fail validation.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,8 +20,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from archiver.models import ArchiveVerdict, DriftVerdict, LiveVerdict, Overall, PageKind
+from archiver.nightly.linkstate import LinkCondition, LinkState
 from archiver.schemas import schema_names, schema_text
+from archiver.warc.record import ProblemKind
 from tests import schema_build
+from tests.jsoncheck import validate_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDENS = ROOT / "tests" / "fixtures" / "report"
@@ -30,14 +34,13 @@ GOLDEN_SCHEMAS = {
     "comparison.json": "comparison",
     "mementos.json": "memento",
     "history.json": "capture",
+    "nightly.json": "run",
 }
 
 
 def validate(document: Any, name: str) -> None:
-    """Raise jsonschema.ValidationError unless `document` follows schema `name` (for CLI tests to call)."""
-    schema = json.loads(schema_text(name))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.Draft202012Validator(schema).validate(document)
+    """Raise jsonschema.ValidationError unless `document` follows schema `name`."""
+    validate_json(document, name)
 
 
 def test_committed_schemas_are_what_the_code_generates() -> None:
@@ -140,3 +143,63 @@ def test_what_the_cli_prints_validates(tmp_path: Path, httpserver: HTTPServer) -
     document = tmp_path / "doc.md"
     document.write_text(f"Source: <{httpserver.url_for('/a')}>\n")
     validate(run("check", str(document)), "report")
+
+
+def test_watch_and_verify_schemas_follow_their_vocabularies() -> None:
+    entry = json.loads(schema_text("watch"))["properties"]["watch"]["items"]
+    state = entry["properties"]["state"]
+    assert state["required"] == [f.name for f in dataclasses.fields(LinkState)]
+    assert state["properties"]["condition"]["enum"] == [m.value for m in LinkCondition]
+    problem = json.loads(schema_text("verify"))["properties"]["problems"]["items"]
+    assert problem["properties"]["kind"]["enum"] == [m.value for m in ProblemKind]
+    run = json.loads(schema_text("run"))
+    assert run["properties"]["results"] == json.loads(schema_text("report"))["properties"]["results"]
+
+
+def test_what_the_nightly_commands_print_validates(tmp_path: Path, httpserver: HTTPServer) -> None:
+    """watch add/list, run (stdout and reports/<run-id>.json) and verify against a local site."""
+    page = "<html><head><title>Source</title></head><body><p>The ministry announced new measures.</p></body></html>"
+    httpserver.expect_request("/source").respond_with_data(page, content_type="text/html")
+    httpserver.expect_request("/gone").respond_with_data("<title>Not here</title>", status=404)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'archive_dir = "{tmp_path / "archive"}"\n[fetch]\nallow_private_networks = true\ntimeout = 3.0\nretries = 0\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+    def run(*args: str, codes: tuple[int, ...] = (0, 2)) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "archiver", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode in codes, done.stderr
+        return done.stdout
+
+    run("watch", "add", httpserver.url_for("/source"), "--label", "A source", codes=(0,))
+    run("watch", "add", httpserver.url_for("/gone"), codes=(0,))
+    before = json.loads(run("watch", "list", "--format", "json", codes=(0,)))
+    validate(before, "watch")
+    assert {e["state"]["condition"] for e in before["watch"]} == {"unknown"}
+    printed = json.loads(run("run", "--format", "json"))
+    validate(printed, "run")
+    assert len(printed["results"]) == 2
+    (written,) = (tmp_path / "archive" / "reports").glob("*.json")
+    validate(json.loads(written.read_text()), "run")
+    after = json.loads(run("watch", "list", "--format", "json", codes=(0,)))
+    validate(after, "watch")
+    assert {e["state"]["last_verdict"] for e in after["watch"]} == {"ok", "gone"}
+    clean = json.loads(run("verify", "--format", "json", codes=(0,)))
+    validate(clean, "verify")
+    assert clean["ok"] and clean["records_checked"] > 0
+    # A damaged WARC: verify reports problems, and they follow the schema too.
+    warc = sorted((tmp_path / "archive" / "warcs").rglob("*.warc.gz"))[0]
+    data = bytearray(warc.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    warc.write_bytes(bytes(data))
+    damaged = json.loads(run("verify", "--format", "json", codes=(2,)))
+    validate(damaged, "verify")
+    assert not damaged["ok"] and damaged["problems"]

@@ -19,7 +19,7 @@ from archiver.cli.options import (
     stdout_style,
 )
 from archiver.cluster import with_cluster
-from archiver.config import parse_statuses
+from archiver.config import parse_age, parse_statuses
 from archiver.errors import ConfigError, UsageError
 from archiver.models import Overall, Report
 from archiver.pipeline.archiving import archive_urls, missing_archive_urls
@@ -54,6 +54,13 @@ def check(
         str | None,
         typer.Option("--accept", metavar="STATUSES", help="Live statuses that are fine, e.g. 200..299,403."),
     ] = None,
+    cache: Annotated[
+        bool, typer.Option("--cache", help="Reuse captures in the archive younger than --max-cache-age.")
+    ] = False,
+    max_cache_age: Annotated[
+        str | None,
+        typer.Option("--max-cache-age", metavar="AGE", help="With --cache: 30m, 6h, 1d ([check] max_cache_age)."),
+    ] = None,
     cluster: ClusterOpt = None,
     fmt: Annotated[
         str | None, typer.Option("--format", metavar="NAME", help=f"Output format: {', '.join(REPORT_FORMATS)}.")
@@ -77,12 +84,19 @@ def check(
             accepted |= parse_statuses(accept)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+    if max_cache_age is not None and not cache:
+        raise UsageError("--max-cache-age applies to --cache: add --cache to reuse earlier captures")
+    try:
+        cache_age = parse_age(max_cache_age if max_cache_age is not None else cfg.check.max_cache_age)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     docs = read_documents(documents)
     options = CheckOptions(
         live=not no_live,
         archive=not no_archive,
         urls=UrlFilter(exclude=patterns, include=(*cfg.check.include, *(include or ()))),
         accept=frozenset(accepted),
+        cache_age=cache_age if cache else None,
     )
     report = run_with_progress(
         count_work(docs, cfg),

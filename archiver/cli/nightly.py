@@ -114,7 +114,10 @@ def watch_list(
     with open_watch(cfg) as watch:
         entries = watch.entries()
     if kind == "json":
-        emit(json.dumps({"schema_version": 1, "watch": [_entry_dict(e) for e in entries]}, indent=2), output)
+        emit(
+            json.dumps({"schema_version": 1, "tool": "archiver", "watch": [_entry_dict(e) for e in entries]}, indent=2),
+            output,
+        )
         return
     lines = [f"{len(entries)} watched sources"]
     for e in entries:

@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from archiver.archives.protocol import Archives
@@ -42,6 +42,7 @@ from archiver.models import (
     Memento,
     Report,
 )
+from archiver.pipeline.cache import Cached, CachedMemento, ResultsCache, age_text
 from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, WorkRunner, new_capture_id
 from archiver.pipeline.compare import text_of_capture
 from archiver.pipeline.mirror import open_archives
@@ -96,6 +97,8 @@ class CheckOptions:
     urls: UrlFilter = UrlFilter()
     # Live statuses a team treats as fine (`--accept 403`): judged ok, with the status said.
     accept: frozenset[int] = frozenset()
+    # `--cache`: reuse captures and mementos in the archive younger than this (None: fetch everything).
+    cache_age: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,10 @@ class Checker:
         rng: random.Random | None = None,
         progress: Progress | None = None,
         runner: WorkRunner | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.config = config
+        self._clock = clock
         self.engine = engine
         self._runner = runner
         self.archives = archives
@@ -148,6 +153,12 @@ class Checker:
         self._archive_text: dict[str, tuple[TextSide | None, str | None]] = {}
         self._accept: frozenset[int] = frozenset()
         self.skipped: list[tuple[Citation, str]] = []
+        self._cache: ResultsCache | None = None
+        self._cached_mementos: dict[str, CachedMemento | None] = {}
+        self._cached_pages: dict[str, Cached | None] = {}
+        # What came from the cache, and how old it was: live URL -> age, archive reference -> age.
+        self.cached_live: dict[str, timedelta] = {}
+        self.cached_archives: dict[str, timedelta] = {}
 
     def _tick(self, what: str) -> None:
         if self._progress is not None:
@@ -166,11 +177,29 @@ class Checker:
         base, leaf = made_up.rsplit("/", 1)
         key = base + "/*" + (leaf[leaf.rfind(".") :] if "." in leaf else "")
         if key not in self._probes:
-            self._probes[key] = asyncio.ensure_future(self.engine.capture_detailed(made_up))
+            self._probes[key] = asyncio.ensure_future(self._fetch_probe(made_up, final_url))
         return self._probes[key]
 
+    async def _fetch_probe(self, made_up: str, final_url: str) -> CaptureResult:
+        cached = self._cache.probe(final_url) if self._cache is not None else None
+        if cached is not None:
+            return cached.result
+        return await self.engine.capture_detailed(made_up)
+
+    def _cached_page(self, url: str) -> Cached | None:
+        if self._cache is None:
+            return None
+        if url not in self._cached_pages:
+            self._cached_pages[url] = self._cache.live(url)
+        return self._cached_pages[url]
+
     async def _fetch_live(self, url: str) -> _Live:
-        result = await self.engine.capture_detailed(url, with_main_text=self._main_text, follow_page_redirects=True)
+        cached = self._cached_page(url)
+        if cached is not None:
+            result = cached.result
+            self.cached_live[url] = cached.age
+        else:
+            result = await self.engine.capture_detailed(url, with_main_text=self._main_text, follow_page_redirects=True)
         capture = result.capture
         probe = None
         if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
@@ -185,8 +214,19 @@ class Checker:
 
     def resolve(self, ref: ArchiveRef) -> asyncio.Task[Memento]:
         if ref.uri not in self._resolved:
-            self._resolved[ref.uri] = asyncio.ensure_future(self.archives.resolve(ref))
+            self._resolved[ref.uri] = asyncio.ensure_future(self._resolve(ref))
         return self._resolved[ref.uri]
+
+    def _from_cache(self, ref: ArchiveRef) -> CachedMemento | None:
+        if self._cache is None:
+            return None
+        if ref.uri not in self._cached_mementos:
+            self._cached_mementos[ref.uri] = self._cache.memento(ref)
+        return self._cached_mementos[ref.uri]
+
+    async def _resolve(self, ref: ArchiveRef) -> Memento:
+        cached = self._from_cache(ref)
+        return cached.memento if cached is not None else await self.archives.resolve(ref)
 
     def retrieve(self, ref: ArchiveRef) -> asyncio.Task[Memento]:
         if ref.uri not in self._retrieved:
@@ -194,6 +234,11 @@ class Checker:
         return self._retrieved[ref.uri]
 
     async def _retrieve(self, ref: ArchiveRef) -> Memento:
+        cached = self._from_cache(ref)
+        if cached is not None:
+            self.cached_archives[ref.uri] = cached.age
+            self._tick(ref.uri)
+            return cached.memento
         memento = await self.resolve(ref)
         if memento.verdict is ArchiveVerdict.OK:
             memento = await self.archives.retrieve(memento)
@@ -220,6 +265,15 @@ class Checker:
         hosts = ArchiveHosts.from_config(self.config)
         # Main text feeds drift only, which needs the archive side; it is the costliest extraction.
         self._main_text = options.archive
+        if options.cache_age is not None and self.engine.index is not None:
+            self._cache = ResultsCache(
+                self.engine.index,
+                self.config.archive_dir,
+                now=self._clock(),
+                max_age=options.cache_age,
+                max_decoded_bytes=self.config.fetch.max_decoded_bytes,
+                main_text=options.archive,
+            )
         per_document: list[tuple[Document, list[Link]]] = [
             (doc, extract_links(doc.data, doc.path, hosts=hosts)) for doc in documents
         ]
@@ -241,7 +295,8 @@ class Checker:
                     self.skipped.append((citation, why))
         if options.live:
             if self._runner is not None:
-                urls = list(dict.fromkeys(citation.url for _, citation in work))
+                # What the cache answers is not sent to the cluster.
+                urls = [u for u in dict.fromkeys(c.url for _, c in work) if self._cached_page(u) is None]
                 batches = self._runner.capture_batches(urls, self.engine, with_main_text=self._main_text)
                 async for _batch in batches:
                     pass  # adopted by the engine: self.live() below judges them without fetching
@@ -288,6 +343,12 @@ class Checker:
         reasons = list(judgement.reasons) + others
         if live is not None and live.accepted:
             reasons.insert(0, f"HTTP {live.result.capture.status} is accepted as fine (--accept or [check] accept).")
+        if live is not None and citation.url in self.cached_live:
+            age = age_text(self.cached_live[citation.url])
+            reasons.append(f"Live page from the cache (--cache): capture {live.result.capture.id[:12]}, {age} old.")
+        if memento is not None and memento.ref.uri in self.cached_archives:
+            age = age_text(self.cached_archives[memento.ref.uri])
+            reasons.append(f"Archived copy from the cache (--cache): {memento.ref.uri} as recorded {age} ago.")
         if citation.note:
             reasons.append(citation.note[0].upper() + citation.note[1:].rstrip(".") + ".")
         return CheckResult(
@@ -336,7 +397,7 @@ async def check_documents(
     """Check every citation of `documents`; the report carries one result per citation."""
     started = clock()
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine, open_archives(config, engine) as archives:
-        checker = Checker(config, engine, archives, rng=rng, progress=progress, runner=runner)
+        checker = Checker(config, engine, archives, rng=rng, progress=progress, runner=runner, clock=clock)
         results = await checker.check(documents, options)
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)
@@ -349,6 +410,12 @@ async def check_documents(
     if checker.skipped:
         listed = "; ".join(f"{c.url} ({c.found_in.path}:{c.found_in.line}, {why})" for c, why in checker.skipped)
         notes.append(f"Excluded, not fetched: {len(checker.skipped)} citation(s): {listed}.")
+    if options.cache_age is not None:
+        notes.append(
+            f"From the cache (--cache, younger than {age_text(options.cache_age)}): "
+            f"{len(checker.cached_live)} live page(s) and {len(checker.cached_archives)} archived copie(s); "
+            "the rest was fetched now."
+        )
     if not options.live:
         notes.append("Live pages were not checked (--no-live).")
     if not options.archive:

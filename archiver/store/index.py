@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archiver.clock import stamp, utc_now
+from archiver.clock import parse_required_stamp, stamp, utc_now
 from archiver.errors import StoreError, UnknownCaptureError
 from archiver.jsonform import memento_to_dict
 from archiver.models import ArchivePaths, Capture, Memento
@@ -300,6 +300,22 @@ class Index:
             sql += " WHERE ref = ?"
             params = (ref_uri,)
         return [json.loads(row["document"]) for row in self.query(sql + " ORDER BY seq DESC", params)]
+
+    def latest_memento(self, ref_uri: str) -> tuple[dict[str, Any], datetime] | None:
+        """The newest recorded memento of a reference, as its JSON document, and when it was recorded."""
+        sql = "SELECT document, recorded_at FROM mementos WHERE ref = ? ORDER BY seq DESC LIMIT 1"
+        rows = self.query(sql, (ref_uri,))
+        if not rows:
+            return None
+        return json.loads(rows[0]["document"]), parse_required_stamp(rows[0]["recorded_at"])
+
+    def captures_since(self, url_prefix: str, since: datetime) -> list[Capture]:
+        """Captures asked for as a URL starting with `url_prefix`, fetched at `since` or later, newest first."""
+        rows = self.query(
+            f"{SELECT} WHERE substr(url, 1, length(?)) = ? AND fetched_at >= ? ORDER BY fetched_at DESC, id DESC",
+            (url_prefix, url_prefix, stamp(since)),
+        )
+        return [row_capture(r) for r in rows]
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before copying or replacing it)."""

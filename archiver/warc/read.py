@@ -216,6 +216,13 @@ def payload_at(root: Path, loc: WarcLocation) -> StoredPayload:
     return _revisited_in_file(root, loc.file, refers_to)
 
 
+def response_headers(root: Path, loc: WarcLocation) -> tuple[tuple[str, str], ...]:
+    """The HTTP headers of the record at `loc` as received (a revisit keeps its own): () if it has none."""
+    with open_at(root, loc) as stream:
+        http = _first_record(stream, loc.file, loc.offset).http_headers
+    return () if http is None else tuple((str(k), str(v)) for k, v in http.headers)
+
+
 @contextmanager
 def open_content(root: Path, loc: WarcLocation) -> Iterator[IO[bytes]]:
     """The payload decoded by warcio (Content-Encoding undone), a revisit followed. Unbounded: cap what you read."""

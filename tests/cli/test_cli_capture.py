@@ -21,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from tests.clirun import Result, invoke
+from tests.jsoncheck import printed_json
 from tests.wire import WireServer, drip, response, routes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def run(config: Path, *args: str) -> Result[str]:
 
 
 def captures_of(result: Result[str]) -> list[dict[str, object]]:
-    return list(json.loads(result.stdout)["captures"])
+    return list(printed_json(result.stdout, "capture")["captures"])
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def test_verify_finds_a_flipped_byte_and_rebuild_restores_the_index(tmp_path: Pa
     assert run(config, "fetch", site.url_for("/a"), site.url_for("/gbk")).returncode == 0
     clean = run(config, "verify", "--format", "json")
     assert clean.returncode == 0, clean.stdout
-    assert json.loads(clean.stdout)["ok"] is True
+    assert printed_json(clean.stdout, "verify")["ok"] is True
 
     index = tmp_path / "archive" / "index.sqlite3"
     with sqlite3.connect(index) as db:
@@ -166,7 +167,7 @@ def test_verify_finds_a_flipped_byte_and_rebuild_restores_the_index(tmp_path: Pa
     warc.write_bytes(bytes(data))
     broken = run(config, "verify", "--format", "json")
     assert broken.returncode == 2
-    problems = json.loads(broken.stdout)["problems"]
+    problems = printed_json(broken.stdout, "verify")["problems"]
     assert any(p["file"].endswith(warc.name) for p in problems)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from archiver.report.csv import COLUMNS
 from tests.clirun import invoke
+from tests.jsoncheck import printed_json
 
 PAGE = "<html><head><title>Source</title></head><body><p>The ministry announced new measures.</p></body></html>"
 
@@ -105,7 +105,7 @@ def test_config_exclude_and_include_overriding_it(tmp_path: Path, site: HTTPServ
     only = invoke(
         "check", str(doc), "--no-archive", "--archive-dir", str(tmp_path / "b"), "--include", "/ok$", "--format", "json"
     )
-    report = json.loads(only.stdout)
+    report = printed_json(only.stdout, "report")
     assert [r["citation"]["url"] for r in report["results"]] == [site.url_for("/ok")]
     assert any(note.startswith("Excluded, not fetched: 3 citation(s)") for note in report["notes"])
 

@@ -7,7 +7,6 @@ archived copy from the local Wayback imitation. Exit codes: 0 identical/equivale
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pytest_httpserver import HTTPServer
 from tests.clirun import Result, invoke
 from tests.imitations import serve
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
+from tests.jsoncheck import printed_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIFT = Path(__file__).resolve().parents[1] / "fixtures" / "drift"
@@ -58,7 +58,7 @@ def run(config_file: Path, *args: str) -> Result[str]:
 
 
 def document(result: Result[str]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(result.stdout)
+    data: dict[str, Any] = printed_json(result.stdout, "comparison")
     return data
 
 
@@ -104,7 +104,7 @@ def test_quote_missing_in_b_exits_2(config_file: Path, site: HTTPServer) -> None
 
 def test_url_against_capture_id_and_archive_reference(config_file: Path, site: HTTPServer) -> None:
     fetched = run(config_file, "fetch", site.url_for("/article"), "--format", "json")
-    capture_id = json.loads(fetched.stdout)["captures"][0]["id"]
+    capture_id = printed_json(fetched.stdout, "capture")["captures"][0]["id"]
     by_id = run(config_file, "compare", capture_id[:8], site.url_for("/article"), "--format", "json")
     assert by_id.returncode == 0, by_id.stderr
     data = document(by_id)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.jsoncheck import printed_json
 from tests.pipeline.test_archiving import ENV, Services, services  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def test_check_archive_missing_annotate_export(services: Services, tmp_path: Pat
     doc.write_text(f"# Sources\n\n1. <{services.live}/one>\n2. [Two]({services.live}/two)\n")
     checked = run(config, "check", str(doc), "--archive-missing", "--format", "json")
     assert checked.returncode == 0, checked.stderr
-    assert [r["archive"]["verdict"] for r in json.loads(checked.stdout)["results"]] == ["none", "none"]
+    assert [r["archive"]["verdict"] for r in printed_json(checked.stdout, "report")["results"]] == ["none", "none"]
     assert checked.stderr.count(" created ") == 2, checked.stderr
 
     out = tmp_path / "annotated.md"
@@ -47,7 +48,7 @@ def test_check_archive_missing_annotate_export(services: Services, tmp_path: Pat
     assert run(config, "annotate", str(doc)).returncode == 3, "no --output and no --in-place is a usage error"
 
     again = run(config, "check", str(out), "--format", "json")
-    assert all(r["archive"]["verdict"] != "none" for r in json.loads(again.stdout)["results"]), again.stdout
+    assert all(r["archive"]["verdict"] != "none" for r in printed_json(again.stdout, "report")["results"]), again.stdout
 
     wacz = tmp_path / "evidence.wacz"
     exported = run(config, "export", str(out), "--output", str(wacz), "--sign")

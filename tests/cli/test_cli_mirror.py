@@ -30,6 +30,7 @@ from tests.conftest import shared_file
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
+from tests.jsoncheck import printed_json
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "mirror-key-0123"
@@ -92,7 +93,7 @@ def run(world: World, *args: str, key: str | None = None, columns: int | None = 
 
 
 def mementos_of(result: Result[str]) -> list[dict[str, Any]]:
-    document = json.loads(result.stdout)
+    document = printed_json(result.stdout, "memento")
     assert document["schema_version"] == 1 and document["tool"] == "archiver"
     return list(document["mementos"])
 
@@ -175,7 +176,7 @@ def test_wayback_reference_is_stored_as_a_capture(world: World) -> None:
     assert capture["url"] == raw and capture["payload_sha256"] == hashlib.sha256(APRIL).hexdigest()
     history = run(world, "history", raw, "--format", "json")
     assert history.returncode == 0, history.stderr
-    assert [c["id"] for c in json.loads(history.stdout)["captures"]] == [capture["id"]]
+    assert [c["id"] for c in printed_json(history.stdout, "capture")["captures"]] == [capture["id"]]
     shown = run(world, "show", capture["id"][:10], "--body")
     assert shown.returncode == 0 and "The page as archived in April." in shown.stdout
 
@@ -184,7 +185,7 @@ def test_local_capture_references_and_table_output(world: World, httpserver: HTT
     httpserver.expect_request("/page").respond_with_data("<title>Mine</title><p>ours</p>", content_type="text/html")
     fetched = run(world, "fetch", httpserver.url_for("/page"), "--format", "json")
     assert fetched.returncode == 0, fetched.stderr
-    capture_id = json.loads(fetched.stdout)["captures"][0]["id"]
+    capture_id = printed_json(fetched.stdout, "capture")["captures"][0]["id"]
     # Wide enough that no phrase looked for is folded across two lines of a cell.
     result = run(world, "mirror", f"capture:{capture_id}", "capture:ffffffff", columns=120)
     assert result.returncode == 2  # the second names no capture
@@ -258,7 +259,7 @@ def test_verify_checks_the_downloaded_files_and_finds_a_tampered_byte(world: Wor
     assert run(world, "mirror", "5UBL-GCVG", "W5MF-N9EV", "--format", "json", key=KEY).returncode == 0
     clean = run(world, "verify", "--format", "json")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    report = json.loads(clean.stdout)
+    report = printed_json(clean.stdout, "verify")
     assert report["ok"] and report["files_checked"] >= 2 and report["records_checked"] >= 10
 
     mirrored = world.archive / "mirrors" / "perma" / "W5MF-N9EV.warc.gz"
@@ -267,7 +268,7 @@ def test_verify_checks_the_downloaded_files_and_finds_a_tampered_byte(world: Wor
     mirrored.write_bytes(bytes(data))
     tampered = run(world, "verify", "--format", "json")
     assert tampered.returncode == 2
-    problems = json.loads(tampered.stdout)["problems"]
+    problems = printed_json(tampered.stdout, "verify")["problems"]
     assert {p["file"] for p in problems} == {"mirrors/perma/W5MF-N9EV.warc.gz"}
     assert "manifest_mismatch" in {p["kind"] for p in problems}  # the sha256 the index recorded
     table = run(world, "verify")

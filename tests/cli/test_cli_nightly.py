@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from archiver.store.locks import run_lock
 from tests.cli.test_cli_capture import run, write_config
+from tests.jsoncheck import printed_json
 
 PAGE = "<html><head><title>Source</title></head><body><p>The ministry announced new measures.</p></body></html>"
 
@@ -26,7 +27,7 @@ def test_watch_add_list_remove(tmp_path: Path) -> None:
     again = run(config, "watch", "add", "HTTP://example.com/a/")
     assert again.returncode == 0 and again.stdout.startswith("unchanged:")
     listed = run(config, "watch", "list", "--format", "json")
-    (entry,) = json.loads(listed.stdout)["watch"]
+    (entry,) = printed_json(listed.stdout, "watch")["watch"]
     assert entry["url"] == "http://example.com/a" and entry["label"] == "A"
     assert entry["state"]["condition"] == "unknown"
     assert run(config, "watch", "add", "http://ex ample.com/").returncode == 3
@@ -56,11 +57,11 @@ def test_run_exit_codes_reports_and_status(tmp_path: Path, httpserver: HTTPServe
     assert sum(r.endswith(".gz") for r in reports) == 3, "the first run's reports are gzipped by the second"
 
     # An archive reference that captured another URL is a mismatch: a failure, exit 2.
-    fetched = json.loads(run(config, "fetch", other, "--format", "json").stdout)["captures"][0]
+    fetched = printed_json(run(config, "fetch", other, "--format", "json").stdout, "capture")["captures"][0]
     assert run(config, "watch", "add", source, "--archive", f"capture:{fetched['id']}").returncode == 0
     mismatch = run(config, "run", "--format", "json")
     assert mismatch.returncode == 2, mismatch.stderr
-    (result,) = json.loads(mismatch.stdout)["results"]
+    (result,) = printed_json(mismatch.stdout, "run")["results"]
     assert result["archive"]["verdict"] == "mismatch" and result["overall"] == "fail"
     assert "Link state: ok" in " ".join(result["reasons"])
 

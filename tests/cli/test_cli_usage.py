@@ -5,7 +5,6 @@ progress, and outside text shown as text. In-process through `main(argv)`; two r
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import re
@@ -25,6 +24,7 @@ from archiver.config import load_config
 from archiver.nightly.watchlist import open_watch
 from tests.cli.test_cli_capture import run, write_config
 from tests.clirun import ROOT, clean_env, invoke
+from tests.jsoncheck import printed_json
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PAGE = "<html><head><title>Source</title></head><body><p>The ministry announced new measures.</p></body></html>"
@@ -119,8 +119,8 @@ def test_global_options_before_or_after_the_command(tmp_path: Path, httpserver: 
     moved = invoke("fetch", url, "--archive-dir", str(elsewhere), "--config", str(config), "--format", "json")
     moved_first = invoke("--archive-dir", str(elsewhere), "history", url, "--config", str(config), "--format", "json")
     assert moved.returncode == 0 and moved_first.returncode == 0
-    assert len(json.loads(moved_first.stdout)["captures"]) == 1
-    history = json.loads(invoke("history", url, "--config", str(config), "--format", "json").stdout)
+    assert len(printed_json(moved_first.stdout, "capture")["captures"]) == 1
+    history = printed_json(invoke("history", url, "--config", str(config), "--format", "json").stdout, "capture")
     assert len(history["captures"]) == 2, "the two fetches without --archive-dir went to the config's archive"
 
 

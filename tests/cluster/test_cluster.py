@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from archiver.nightly.run import run_once
 from archiver.nightly.watchlist import open_watch
 from archiver.pipeline import stored as store_ops
 from archiver.pipeline.capture import capture_urls
-from archiver.pipeline.check import Document, check_documents
+from archiver.pipeline.check import CheckOptions, Document, check_documents
 from archiver.store.index import Index
 from tests.wire import WireConnection, WireRequest, WireServer, response
 
@@ -197,6 +198,25 @@ def test_check_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tu
 
     assert verdicts(there) == verdicts(here)
     assert_archive_clean(there_cfg, [r.live_capture for r in there.results])
+
+
+def test_check_with_cache_on_the_cluster_sends_the_cluster_nothing(
+    scheduler: str, site: tuple[Site, int], tmp_path: Path
+) -> None:
+    handler, port = site
+    docs = [Document("paper.md", "\n".join(f"<{u}>" for u in site_urls(port, 2)).encode())]
+    config = settings(tmp_path / "archive", scheduler)
+    options = CheckOptions(cache_age=timedelta(days=1))
+
+    def checked() -> list[tuple[object, ...]]:
+        report = asyncio.run(with_cluster(config, lambda runner: check_documents(docs, config, options, runner=runner)))
+        return [(r.citation.url, r.live_verdict, r.overall) for r in report.results]
+
+    first = checked()
+    assert handler.log
+    handler.log.clear()
+    assert checked() == first
+    assert handler.log == [], "every page came from the archive; no shard was sent"
 
 
 def test_nightly_run_on_the_cluster_equals_the_in_process_run(

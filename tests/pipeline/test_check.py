@@ -6,7 +6,6 @@ and the tests check the verdicts of every citation and the command's exit code f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from tests.conftest import shared_file
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
+from tests.jsoncheck import printed_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CITED = datetime(2025, 4, 26, 8, 0, tzinfo=UTC)
@@ -126,7 +126,7 @@ def run(config: Path, *args: str, stdin: bytes | None = None) -> Result[bytes]:
 
 
 def results(proc: Result[bytes]) -> dict[str, dict[str, object]]:
-    report = json.loads(proc.stdout)
+    report = printed_json(proc.stdout, "report")
     assert report["schema_version"] == 1
     by_path = {}
     for item in report["results"]:
@@ -175,7 +175,7 @@ def test_markdown_document_gets_every_verdict_it_deserves(world: World, tmp_path
     assert len(got) == 7
 
     history = invoke("history", f"{world.live}/same", "--format", "json", "--config", str(world.config(tmp_path)))
-    assert json.loads(history.stdout)["captures"], "the check's captures are in the archive"
+    assert printed_json(history.stdout, "capture")["captures"], "the check's captures are in the archive"
 
 
 def test_html_robust_links_soft_404_and_blocked(world: World, tmp_path: Path) -> None:

@@ -4,12 +4,12 @@ resolve, so this is the offline case without touching any network."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from archiver.errors import FetchFailure
 from archiver.models import ErrorKind, Problem
 from tests.clirun import invoke
+from tests.jsoncheck import printed_json
 
 
 def test_problem_parts_and_the_failure_that_carries_them() -> None:
@@ -37,7 +37,7 @@ def test_offline_check_says_each_failure_once_with_fitting_hints(tmp_path: Path)
     )
     result = invoke("check", str(doc), "--config", str(config), "--format", "json")
     assert result.returncode == 2, result.stderr
-    report = json.loads(result.stdout)
+    report = printed_json(result.stdout, "report")
     assert sum("network looks unreachable" in note for note in report["notes"]) == 1
     for item in report["results"]:
         live, archive, drift, *rest = item["reasons"]

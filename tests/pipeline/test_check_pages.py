@@ -7,7 +7,6 @@ the verdicts, the JSON fields and the exit code a careful fact-checker would exp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from tests.extract.test_docx_fields import field_runs
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
+from tests.jsoncheck import printed_json
 from tests.pipeline.test_check import World as CheckWorld
 
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
@@ -110,7 +110,7 @@ def check(world: World, tmp_path: Path, text: str, *args: str) -> tuple[int, dic
     doc.write_text(text, encoding="utf-8")
     proc = invoke_bytes("check", str(doc), "--format", "json", "--config", str(world.config(tmp_path)), *args)
     assert proc.returncode in (0, 2), proc.stderr.decode()
-    report = json.loads(proc.stdout)
+    report = printed_json(proc.stdout, "report")
     by_path = {item["citation"]["url"].split("/", 3)[-1]: item for item in report["results"]}
     return proc.returncode, by_path
 
@@ -225,7 +225,7 @@ def test_a_docx_archive_link_in_a_hyperlink_field_is_paired(world: World, tmp_pa
     path = tmp_path / "brief.docx"
     document.save(str(path))
     proc = invoke_bytes("check", str(path), "--format", "json", "--config", str(world.config(tmp_path)))
-    (item,) = json.loads(proc.stdout)["results"]
+    (item,) = printed_json(proc.stdout, "report")["results"]
     assert item["citation"]["url"] == f"{world.live}/article"
     assert item["archive"]["verdict"] == "ok", item["reasons"]
     assert proc.returncode == 0

@@ -324,6 +324,11 @@ def test_nightly_report_with_quiet_sources_matches_golden_file(fmt: str) -> None
     _check_golden(f"nightly.{SUFFIX[fmt]}", render(sample_report(), fmt, quiet=NIGHTLY_QUIET))
 
 
+def test_nightly_report_json_matches_golden_file() -> None:
+    """The compact JSON a run writes to reports/<run-id>.json (its schema: `run`)."""
+    _check_golden("nightly.json", render(sample_report(), "json", quiet=NIGHTLY_QUIET, compact=True))
+
+
 def test_quiet_sources_are_folded_and_news_kept_in_full() -> None:
     md = render(sample_report(), "markdown", quiet=NIGHTLY_QUIET)
     news, quiet = md.split("### Quiet sources")
