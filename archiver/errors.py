@@ -25,6 +25,41 @@ from __future__ import annotations
 
 from archiver.models import ErrorKind
 
+EXCERPT_CHARS = 200
+
+
+def _escaped(ch: str) -> str:
+    if ch in "'\\":
+        return "\\" + ch
+    return ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+
+
+def quoted(value: str | bytes, limit: int = EXCERPT_CHARS) -> str:
+    """`value` as a message may quote it: in quotes, control characters escaped, at most `limit` characters.
+
+    Messages quote what came from outside (a URL, a file's first line); a hostile value must not
+    make a message huge or reach a terminal as control sequences.
+    """
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    pieces = [_escaped(ch) for ch in text[:limit]]  # escaping only lengthens: more is never shown
+    if sum(map(len, pieces)) + 2 <= limit and len(text) <= limit:
+        return "'" + "".join(pieces) + "'"
+    tail = f"... ({len(text)} characters)"
+    room, shown = max(limit - len(tail) - 2, 8), []
+    for piece in pieces:
+        room -= len(piece)
+        if room < 0:
+            break
+        shown.append(piece)
+    return "'" + "".join(shown) + "'" + tail
+
+
+def shown(value: str, limit: int = EXCERPT_CHARS) -> str:
+    """`value` itself when it is short and printable (a file name, a URL), else `quoted(value, limit)`."""
+    if len(value) <= limit and value.isprintable():
+        return value
+    return quoted(value, limit)
+
 
 class ArchiverError(Exception):
     """Base of every error this package raises on purpose."""

@@ -74,6 +74,7 @@ async def open_archives(config: Config, engine: CaptureEngine) -> AsyncIterator[
         api_key=os.environ.get(PERMA_KEY_ENV) or None,
         mirrors_dir=engine.paths.mirrors,
         wayback=wayback,
+        downloads=config.downloads,
     )
     yield Archives(
         {
