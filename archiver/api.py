@@ -37,7 +37,7 @@ def check(
 ) -> Report:
     """Judge every citation of the documents (`archiver check`); "-" reads standard input."""
     cfg = _config(config)
-    docs = read_documents(documents)
+    docs = read_documents(documents, cfg.documents.max_bytes)
     return asyncio.run(check_documents(docs, cfg, CheckOptions(live=live, archive=archive)))
 
 

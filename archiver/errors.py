@@ -2,7 +2,8 @@
 
     ArchiverError
     ├── UsageError              bad command-line input (exit 3)
-    │   └── UnknownCaptureError no capture (or more than one) matches an ID or prefix
+    │   ├── UnknownCaptureError no capture (or more than one) matches an ID or prefix
+    │   └── DocumentTooLargeError a document (or a part of it, inflated) is over its [documents] cap
     ├── ConfigError             a bad config file or value (exit 3)
     ├── InvalidURLError         a URL we refuse to fetch, with the reason
     ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
@@ -81,6 +82,19 @@ class UnknownCaptureError(UsageError):
         super().__init__(message)
         self.wanted = wanted
         self.matches = matches
+
+
+class DocumentTooLargeError(UsageError):
+    """A document, or what one of its compressed parts inflates to, is over its [documents] cap."""
+
+    def __init__(self, document: str, what: str, size: int, cap: int, setting: str) -> None:
+        super().__init__(
+            f"{shown(document, 120)}: {what} is {size} bytes, over the cap of {cap} bytes "
+            f"([documents] {setting}); nothing was read from it: raise the cap if the document is genuine"
+        )
+        self.document = document
+        self.size = size
+        self.cap = cap
 
 
 class ConfigError(ArchiverError):

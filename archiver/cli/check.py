@@ -43,7 +43,7 @@ def check(
     """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
     cfg = load(config, archive_dir)
     out = out_format(fmt)
-    docs = read_documents(documents)
+    docs = read_documents(documents, cfg.documents.max_bytes)
     options = CheckOptions(live=not no_live, archive=not no_archive)
     report = run_with_progress(
         count_work(docs, cfg), "checking", lambda tick: check_documents(docs, cfg, options, progress=tick)

@@ -31,7 +31,8 @@ from archiver.archives.protocol import Archives
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import UsageError
-from archiver.extract import ArchiveHosts, Link, document_text, extract_links
+from archiver.extract import ArchiveHosts, Link, document_text, extract_links, read_document
+from archiver.extract.document import MAX_DOCUMENT_BYTES
 from archiver.extract.pairing import candidate_refs, pair
 from archiver.judge.drift import TextSide, compare, quote_key
 from archiver.judge.live import judge_live, probe_url
@@ -88,16 +89,18 @@ class _Live:
     reason: str
 
 
-def read_documents(paths: Sequence[str | Path]) -> list[Document]:
-    """The documents named by `paths` ("-": standard input), read whole; UsageError names one that cannot be read."""
+def read_documents(paths: Sequence[str | Path], max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+    """The documents named by `paths` ("-": standard input), read whole up to `max_bytes` each;
+    UsageError names one that cannot be read, DocumentTooLargeError one that is too big."""
     documents = []
     for given in paths:
         name = str(given)
         if name == "-":
-            documents.append(Document("-", sys.stdin.buffer.read()))
+            documents.append(Document("-", read_document(sys.stdin.buffer, "-", max_bytes)))
             continue
         try:
-            documents.append(Document(name, Path(name).read_bytes()))
+            with Path(name).open("rb") as handle:
+                documents.append(Document(name, read_document(handle, name, max_bytes)))
         except OSError as exc:
             raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
     return documents
@@ -204,10 +207,11 @@ class Checker:
 
     async def check(self, documents: Sequence[Document], options: CheckOptions) -> list[CheckResult]:
         hosts = ArchiveHosts.from_config(self.config)
+        inflate_cap = self.config.documents.max_decoded_bytes
         # Main text feeds drift only, which needs the archive side; it is the costliest extraction.
         self._main_text = options.archive
         per_document: list[tuple[Document, list[Link]]] = [
-            (doc, extract_links(doc.data, doc.path, hosts=hosts)) for doc in documents
+            (doc, extract_links(doc.data, doc.path, hosts=hosts, max_decoded_bytes=inflate_cap)) for doc in documents
         ]
         originals: dict[str, str | None] = {}
         if options.archive:
@@ -224,7 +228,10 @@ class Checker:
             for _, citation in work:
                 for ref in citation.archives:
                     self.retrieve(ref)
-        texts = {doc.path: quote_key(document_text(doc.data, doc.path)) for doc, _ in per_document}
+        texts = {
+            doc.path: quote_key(document_text(doc.data, doc.path, max_decoded_bytes=inflate_cap))
+            for doc, _ in per_document
+        }
         return list(await asyncio.gather(*(self._judge(c, texts[d.path], options) for d, c in work)))
 
     async def _judge(self, citation: Citation, doc_key: str, options: CheckOptions) -> CheckResult:
@@ -325,7 +332,9 @@ def count_work(documents: Sequence[Document], config: Config) -> int:
     hosts = ArchiveHosts.from_config(config)
     seen: set[str] = set()
     for doc in documents:
-        for link in extract_links(doc.data, doc.path, hosts=hosts):
+        for link in extract_links(
+            doc.data, doc.path, hosts=hosts, max_decoded_bytes=config.documents.max_decoded_bytes
+        ):
             seen.add(link.url)
             if link.version_archive is not None:
                 seen.add(link.version_archive.uri)
