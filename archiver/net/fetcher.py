@@ -59,8 +59,6 @@ from archiver.urls import ParsedURL, parse_url
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_LANGUAGE = "en-US,en;q=0.9,*;q=0.5"
-# Every coding httpx can name; we store the encoded bytes and decode them ourselves, bounded.
-ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Printable ASCII but space: what stays as it is in a redirect target's path and query.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -294,7 +292,10 @@ class Fetcher:
                 "User-Agent": config.user_agent,
                 "Accept": ACCEPT,
                 "Accept-Language": ACCEPT_LANGUAGE,
-                "Accept-Encoding": ACCEPT_ENCODING,
+                # gzip/deflate by default ([fetch] accept_encoding), like wget and Heritrix: every
+                # WARC reader (warcio check, pywb, replay tools) can undo them. A server may still
+                # send br or zstd; the encoded bytes are stored and our decoder reads them back.
+                "Accept-Encoding": config.accept_encoding,
             },
             cookies=_NoCookies(),
             timeout=timeout,

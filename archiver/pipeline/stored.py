@@ -23,7 +23,7 @@ from archiver.store.fixity import verify as verify_archive
 from archiver.store.index import Index, rebuild_index
 from archiver.store.recovery import RecoveryReport
 from archiver.store.warcfiles import WarcStore
-from archiver.warc.read import open_content
+from archiver.warc.read import read_decoded
 
 # `show --body` prints text; past this many decoded bytes the body is cut with a note.
 SHOW_BODY_LIMIT = 16 * 1024 * 1024
@@ -78,12 +78,8 @@ def decoded_body(config: Config, capture: Capture) -> str:
         reason = capture.error.message if capture.error else "nothing was stored"
         raise StoreError(f"capture {capture.id} has no stored body: {reason}")
     limit = min(config.fetch.max_decoded_bytes, SHOW_BODY_LIMIT)
-    # warcio's content stream undoes Content-Encoding block by block, so reading a bounded amount
-    # from it keeps memory bounded even for a compression bomb.
-    with open_content(config.archive_dir, capture.warc) as content:
-        data = content.read(limit + 1)
-    cut = len(data) > limit
-    data = data[:limit]
+    # Content-Encoding (gzip, deflate, br, zstd) is undone by our bounded decoder: a bomb costs `limit`.
+    data, cut = read_decoded(config.archive_dir, capture.warc, limit)
     kind = payload_kind(capture.content_type, data[:1024])
     if kind is PayloadKind.BINARY:
         raise StoreError(

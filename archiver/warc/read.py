@@ -3,8 +3,9 @@
 Why warcio here, when warcscan and warcrecord parse records themselves: those are strict readers
 for verification (every digest recomputed, every short read reported). To hand a payload to
 drift, extraction or `archiver show`, the reference decoder other WARC tools agree with is the
-right one, so `open_payload` / `open_content` use warcio's `ArchiveIterator` on one record at a
-known offset, and its `content_stream()` undoes the Content-Encoding.
+right one, so `open_payload` / `read_decoded` use warcio's `ArchiveIterator` on one record at a
+known offset. The Content-Encoding is undone by `content.decoding`, never by warcio's
+`content_stream()`: that one has no output cap and crashes on brotli with brotli >= 1.2.
 
 A revisit record has no payload: it is followed to its original, named by our
 `Archiver-Refers-To-File` / `-Offset` fields (warcrecord), or found by a scan of the archive's WARCs
@@ -21,6 +22,7 @@ from typing import IO, Any
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from archiver.content.decoding import decoding_reader
 from archiver.errors import CorruptWarcError, StoreError
 from archiver.models import WarcLocation
 from archiver.warc.record import REFERS_TO_FILE, REFERS_TO_OFFSET, RecordInfo
@@ -69,18 +71,21 @@ def open_payload(root: Path, loc: WarcLocation) -> Iterator[IO[bytes]]:
         yield record.raw_stream
 
 
-@contextmanager
-def open_content(root: Path, loc: WarcLocation) -> Iterator[IO[bytes]]:
-    """The payload decoded by warcio (Content-Encoding undone). Unbounded: cap what you read."""
+def read_decoded(root: Path, loc: WarcLocation, limit: int) -> tuple[bytes, bool]:
+    """The payload with its Content-Encoding undone, at most `limit` bytes, and whether more was there.
+
+    Bounded whatever the compression ratio (one chunk per coding layer); DecodeError for an
+    unknown coding or corrupt data."""
     with _warcio_record(root, loc) as record:
-        yield record.content_stream()
+        http = record.http_headers
+        encoding = http.get_header("content-encoding") if http is not None else None
+        reader = decoding_reader(record.raw_stream, encoding)
+        out = bytearray()
+        while len(out) <= limit and (chunk := reader.read(min(64 * 1024, limit + 1 - len(out)))):
+            out += chunk
+    return bytes(out[:limit]), len(out) > limit
 
 
 def read_payload(root: Path, loc: WarcLocation, limit: int | None = None) -> bytes:
     with open_payload(root, loc) as stream:
-        return bytes(stream.read() if limit is None else stream.read(limit))
-
-
-def read_content(root: Path, loc: WarcLocation, limit: int | None = None) -> bytes:
-    with open_content(root, loc) as stream:
         return bytes(stream.read() if limit is None else stream.read(limit))
