@@ -15,7 +15,10 @@ every redirect hop and every retry is checked; reliability.md §0.5 measured tha
 forms tested.
 
 With an explicit proxy, the proxy resolves names itself, so only literal IP hosts can be judged
-(`AddressGuard.check_literal`, which the fetcher calls before every request).
+(`AddressGuard.check_literal`, which the fetcher calls before every request, redirects included).
+`parse_url` has already rewritten every numeric host form to dotted IPv4 (`urls.ipv4_of_host`),
+and `is_public_address` judges IPv6 forms that embed IPv4 (NAT64, compatible, translated, 6to4)
+as that IPv4, so no such form is handed to a proxy or reaches a connect attempt.
 
 `HostPools` is the transport the fetcher uses: one small guarded pool per origin (httpcore's
 single pool scans all its connections on every request, which dominated the CPU profile).
@@ -40,7 +43,7 @@ import httpx
 
 from archiver.errors import BlockedAddressError, FetchFailure
 from archiver.models import ErrorKind
-from archiver.urls import ParsedURL, is_public_address
+from archiver.urls import ParsedURL, embedded_ipv4, is_public_address
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """An async function from (host, port) to IP address strings; raises socket.gaierror or FetchFailure."""
@@ -70,8 +73,9 @@ def _shown(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return f"{address} (IPv4 {ip.ipv4_mapped})"
+    embedded = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if embedded is not None:
+        return f"{address} (IPv4 {embedded})"
     return address
 
 
