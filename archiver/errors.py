@@ -12,7 +12,8 @@
     │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
     ├── StoreError              the archive folder (WARC files, index) is unusable
     │   ├── CorruptWarcError    a WARC record fails to parse or to verify
-    │   └── ArchiveLockedError  another archiver process holds the archive
+    │   ├── ArchiveLockedError  another archiver process holds the archive
+    │   └── ArchiveBusyError    the archive kept changing under a reader that needs a still view
     ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
     ├── ExtractError            a document could not be read for citations
     ├── ScheduleError           the scheduler could not start or persist its job
@@ -163,6 +164,10 @@ class CorruptWarcError(StoreError):
 
 class ArchiveLockedError(StoreError):
     """Another archiver process holds the archive's lock."""
+
+
+class ArchiveBusyError(StoreError):
+    """The archive's files kept changing while a reader (verify) tried to list them at one moment."""
 
 
 class ArchiveAccessError(ArchiverError):

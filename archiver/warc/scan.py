@@ -252,9 +252,9 @@ def warc_files(folder: Path, *, include_open: bool = True) -> list[Path]:
     """WARC files in a folder, oldest name first (names begin with a UTC timestamp)."""
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if p.is_file() and p.name.endswith(WARC_SUFFIXES)]
-    if include_open:
-        found += [p for p in folder.iterdir() if p.is_file() and p.name.endswith(".warc.gz.open")]
+    # One pass over the folder: two would miss a file renamed from .open to its final name in between.
+    suffixes = (*WARC_SUFFIXES, ".warc.gz.open") if include_open else WARC_SUFFIXES
+    found = [p for p in folder.iterdir() if p.name.endswith(suffixes) and p.is_file()]
     return sorted(found, key=lambda p: p.name)
 
 
