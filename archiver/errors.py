@@ -12,6 +12,7 @@
     │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
     ├── StoreError              the archive folder (WARC files, index) is unusable
     │   ├── CorruptWarcError    a WARC record fails to parse or to verify
+    │   ├── DiskFullError       the disk holding the archive is full (the run stops)
     │   ├── ArchiveLockedError  another archiver process holds the archive
     │   └── ArchiveBusyError    the archive kept changing under a reader that needs a still view
     ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
@@ -164,6 +165,17 @@ class CorruptWarcError(StoreError):
 
 class ArchiveLockedError(StoreError):
     """Another archiver process holds the archive's lock."""
+
+
+class DiskFullError(StoreError):
+    """No space left where the archive is written: the run stops, what was stored before stays."""
+
+    def __init__(self, where: object, detail: str) -> None:
+        super().__init__(
+            f"the disk holding {where} is full ({detail}); the run stopped: every capture stored before "
+            "it is kept and the interrupted WARC file is finished by recovery at the next start; "
+            "free some space (or move the archive) and run again"
+        )
 
 
 class ArchiveBusyError(StoreError):

@@ -28,11 +28,11 @@ from archiver import __version__
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.content.fingerprint import Fingerprint, fingerprint
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, DiskFullError, StoreError
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop
 from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
-from archiver.store.index import Index
+from archiver.store.index import Index, writable
 from archiver.store.warcfiles import WarcStore
 
 IdFactory = Callable[[], str]
@@ -167,6 +167,10 @@ class CaptureEngine:
             self.close_store()
 
     def open_store(self) -> None:
+        if self.paths.index.exists() and not writable(self.paths.root):
+            # A read-only archive: stored captures can be read and compared, nothing can be captured.
+            self.index = Index(self.paths.index, read_only=True)
+            return
         for folder in (self.paths.root, self.paths.warcs, self.paths.mirrors, self.paths.reports):
             folder.mkdir(parents=True, exist_ok=True)
         index = self.index = Index(self.paths.index)
@@ -227,8 +231,10 @@ class CaptureEngine:
                         stored = await asyncio.to_thread(store.write, outcome, capture, prior)
                     finally:
                         self._threaded -= 1
+            except DiskFullError:
+                raise  # every later capture would fail the same way: the run stops, with that message
             except (ArchiverError, OSError) as exc:
-                # The archive itself failed (disk full, permissions): say so for this URL, index nothing.
+                # The archive itself failed (permissions, a bad file): say so for this URL, index nothing.
                 failure = Failure(ErrorKind.IO, f"could not store the capture in {self.paths.warcs}: {exc}")
                 return dataclasses.replace(result, capture=dataclasses.replace(capture, error=failure))
         # The WARC records are flushed; the row is committed within INDEX_FLUSH_SECONDS (or at
@@ -255,6 +261,11 @@ class CaptureEngine:
         return list(await asyncio.gather(*(one(u) for u in urls)))
 
     def _require_open(self) -> tuple[WarcStore, Index]:
+        if self.index is not None and self.index.read_only:
+            raise StoreError(
+                f"the archive folder {self.paths.root} is read-only: nothing can be captured into it; "
+                "read commands (show, history, status, verify, compare of stored captures) still work"
+            )
         if self.store is None or self.index is None:
             raise RuntimeError("CaptureEngine used outside 'async with'")
         return self.store, self.index

@@ -20,7 +20,7 @@ from archiver.models import ArchivePaths, Capture, HistoryMark
 from archiver.pipeline.capture import new_capture_id
 from archiver.store.fixity import FixityReport
 from archiver.store.fixity import verify as verify_archive
-from archiver.store.index import Index, rebuild_index
+from archiver.store.index import Index, rebuild_index, writable
 from archiver.store.recovery import RecoveryReport
 from archiver.store.warcfiles import WarcStore
 from archiver.warc.read import read_decoded
@@ -51,6 +51,11 @@ def open_index(config: Config) -> Iterator[Index]:
             f"{paths.root} holds no archive index (index.sqlite3); capture something with "
             "'archiver fetch URL', or run 'archiver index rebuild' if the WARC files are there"
         )
+    if not writable(paths.root):
+        # A read-only archive (a mounted copy, a finished collection): read it as it is, no recovery.
+        with Index(paths.index, read_only=True) as index:
+            yield index
+        return
     index = Index(paths.index)
     try:
         recover_archive(paths, index)
@@ -96,9 +101,10 @@ def verify(config: Config) -> FixityReport:
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists():
         raise StoreError(f"{paths.warcs} does not exist: there is no archive to verify at {paths.root}")
-    index = Index(paths.index) if paths.index.exists() else None
+    read_only = not writable(paths.root)
+    index = Index(paths.index, read_only=read_only) if paths.index.exists() else None
     try:
-        if index is not None:
+        if index is not None and not read_only:
             recover_archive(paths, index)
         return verify_archive(paths, index)
     finally:
@@ -110,6 +116,11 @@ def rebuild(config: Config) -> int:
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists():
         raise StoreError(f"{paths.warcs} does not exist: there are no WARC files to rebuild the index from")
+    if not writable(paths.root):
+        raise StoreError(
+            f"cannot rebuild the index: the archive folder {paths.root} is read-only; the index there is "
+            "left as it is (read commands still work); rebuild in a writable copy of the folder"
+        )
     index = rebuild_index(paths)
     try:
         return index.count()
