@@ -107,7 +107,7 @@ class InvalidURLError(ArchiverError):
     """A URL that is malformed or not allowed (scheme, host, port)."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"invalid URL {url!r}: {reason}")
+        super().__init__(f"invalid URL {quoted(url, 160)}: {reason}")  # a URL may be 100 KB long
         self.url = url
         self.reason = reason
 

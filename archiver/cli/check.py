@@ -25,7 +25,7 @@ from archiver.report import render
 
 def exit_code(report: Report, strict: bool) -> ExitCode:
     worst = {r.overall for r in report.results}
-    if Overall.FAIL in worst or (strict and Overall.WARN in worst):
+    if Overall.FAIL in worst or (strict and (Overall.WARN in worst or report.uncited)):
         return ExitCode.FAILED
     return ExitCode.OK
 

@@ -41,7 +41,7 @@ from httpx._utils import get_environment_proxies  # private, but httpx is pinned
 
 from archiver.clock import Clock, utc_now
 from archiver.config import FetchConfig
-from archiver.errors import FetchFailure, InvalidURLError
+from archiver.errors import FetchFailure, InvalidURLError, quoted
 from archiver.models import ErrorKind, Failure, Truncation
 from archiver.net.exchange import Attempt, Body, Exchange, FetchOutcome
 from archiver.net.guard import AddressGuard, GuardedBackend, HostPools, Resolver, guarded_transport, system_resolver
@@ -431,7 +431,11 @@ class Fetcher:
         except (httpx.InvalidURL, ValueError) as exc:
             # parse_url is the gate, but a URL it lets through (or a redirect target) that httpx
             # still refuses must fail this URL alone, never the whole batch.
-            return _Try(failure=Failure(ErrorKind.INVALID_URL, f"invalid URL {target.original!r}: {exc}"))
+            return _Try(
+                failure=Failure(
+                    ErrorKind.INVALID_URL, f"invalid URL {quoted(target.original, 160)}: {quoted(str(exc), 200)}"
+                )
+            )
         response: httpx.Response | None = None
         body: Body | None = None
         truncated: Truncation | None = None

@@ -32,7 +32,7 @@ from typing import Any
 
 from archiver.clock import Clock, parse_stamp, stamp, utc_now
 from archiver.config import Config
-from archiver.errors import StoreError, UsageError
+from archiver.errors import StoreError, UsageError, quoted
 from archiver.jsonform import comparison_from_dict, ref_from_dict, ref_to_dict
 from archiver.models import (
     ArchivePaths,
@@ -90,7 +90,7 @@ def watch_key(url: str) -> str:
     try:
         return comparable(url)
     except ValueError as exc:
-        raise UsageError(f"cannot watch {url!r}: {exc}") from None
+        raise UsageError(f"cannot watch {quoted(url, 120)}: {quoted(str(exc), 200)}") from None
 
 
 # -- the watch list ----------------------------------------------------------------------------

@@ -141,6 +141,7 @@ class CaptureEngine:
         self._fetcher = fetcher or Fetcher(config.fetch, clock=clock)
         self._owns_fetcher = fetcher is None
         self.store: WarcStore | None = None
+        self.recovery_notes: list[str] = []
         self.index: Index | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._threaded = 0  # store writes running in a thread right now
@@ -182,7 +183,8 @@ class CaptureEngine:
             software=f"archiver/{__version__}",
             before_seal=index.flush,
         )
-        self.index.apply_recovery(self.store.recover())
+        # A dropped indexed capture is a loss: kept for the caller to report (`recovery_notes`).
+        self.recovery_notes = self.index.apply_recovery(self.store.recover())
 
     def close_store(self) -> None:
         if self.store is not None:

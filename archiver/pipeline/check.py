@@ -30,7 +30,7 @@ from pathlib import Path
 from archiver.archives.protocol import Archives
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
-from archiver.errors import UsageError
+from archiver.errors import UsageError, shown
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links, read_document
 from archiver.extract.document import MAX_DOCUMENT_BYTES
 from archiver.extract.pairing import candidate_refs, pair
@@ -317,6 +317,9 @@ async def check_documents(
         notes.append("Live pages were not checked (--no-live).")
     if not options.archive:
         notes.append("Archived copies were not checked (--no-archive).")
+    cited = {r.citation.found_in.path for r in results}
+    uncited = tuple(doc.path for doc in documents if doc.path not in cited)
+    notes.extend(f"No citation was found in {shown(path, 200)}." for path in uncited)
     return Report(
         tool="archiver check",
         started_at=started,
@@ -324,6 +327,7 @@ async def check_documents(
         results=tuple(results),
         title=f"citation check of {names}",
         notes=tuple(notes),
+        uncited=uncited,
     )
 
 

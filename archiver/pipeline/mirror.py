@@ -25,7 +25,7 @@ from archiver.archives.perma import Perma
 from archiver.archives.protocol import Archives, MementoArchive, content_verdict, judge
 from archiver.archives.wayback import Wayback
 from archiver.config import Config
-from archiver.errors import InvalidURLError, StoreError, UnknownCaptureError, UsageError
+from archiver.errors import InvalidURLError, StoreError, UnknownCaptureError, UsageError, quoted
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
 from archiver.pipeline.capture import CaptureEngine
 from archiver.refs import parse_archive_ref
@@ -151,7 +151,9 @@ def check_cited_url(url: str | None) -> str | None:
         parse_url(url)
         comparable(url)
     except (InvalidURLError, ValueError) as exc:
-        raise UsageError(f"--for {url!r} is not a URL to judge against: {exc}") from exc
+        raise UsageError(
+            f"--for {quoted(url, 120)} is not a URL to judge against: {getattr(exc, 'reason', exc)}"
+        ) from exc
     return url
 
 

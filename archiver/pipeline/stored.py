@@ -6,6 +6,7 @@ Each opens the archive folder named by the config, does one thing, and closes it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,6 @@ from archiver.pipeline.capture import new_capture_id
 from archiver.store.fixity import FixityReport
 from archiver.store.fixity import verify as verify_archive
 from archiver.store.index import Index, rebuild_index, writable
-from archiver.store.recovery import RecoveryReport
 from archiver.store.warcfiles import WarcStore
 from archiver.warc.read import read_decoded
 
@@ -29,17 +29,17 @@ from archiver.warc.read import read_decoded
 SHOW_BODY_LIMIT = 16 * 1024 * 1024
 
 
-def recover_archive(paths: ArchivePaths, index: Index) -> RecoveryReport:
-    """Finalise `.open` WARC files a crash left behind and make the index agree with them."""
+def recover_archive(paths: ArchivePaths, index: Index) -> list[str]:
+    """Finalise `.open` WARC files a crash left behind and make the index agree with them;
+    a line for each indexed capture that could not be kept."""
     if not paths.warcs.is_dir():
-        return RecoveryReport(())
+        return []
     store = WarcStore(paths, 1 << 30, clock=utc_now, new_id=new_capture_id, software=f"archiver/{__version__}")
     try:
         report = store.recover()
     finally:
         store.close()
-    index.apply_recovery(report)
-    return report
+    return index.apply_recovery(report)
 
 
 @contextmanager
@@ -104,9 +104,10 @@ def verify(config: Config) -> FixityReport:
     read_only = not writable(paths.root)
     index = Index(paths.index, read_only=read_only) if paths.index.exists() else None
     try:
+        notes: list[str] = []
         if index is not None and not read_only:
-            recover_archive(paths, index)
-        return verify_archive(paths, index)
+            notes = recover_archive(paths, index)
+        return dataclasses.replace(verify_archive(paths, index), notes=tuple(notes))
     finally:
         if index is not None:
             index.close()
@@ -143,6 +144,7 @@ def render_fixity(report: FixityReport, fmt: str) -> str:
                     {"kind": p.kind.value, "file": p.file, "offset": p.offset, "message": p.message}
                     for p in report.problems
                 ],
+                "notes": list(report.notes),
             },
             indent=2,
             ensure_ascii=False,
@@ -151,6 +153,7 @@ def render_fixity(report: FixityReport, fmt: str) -> str:
         f"verified {report.records_checked} records in {report.files_checked} files "
         f"({report.bytes_checked} bytes): " + ("no problem found" if report.ok else f"{len(report.problems)} problems")
     ]
+    lines.extend(f"- note: {note}" for note in report.notes)
     for p in report.problems:
         where = p.file if p.offset is None else f"{p.file} at offset {p.offset}"
         lines.append(f"- {p.kind.value}: {where}: {p.message}")

@@ -67,6 +67,7 @@ class FixityReport:
     records_checked: int
     bytes_checked: int
     problems: tuple[FixityProblem, ...]
+    notes: tuple[str, ...] = ()  # what recovery did before the audit (a dropped indexed capture)
 
     @property
     def ok(self) -> bool:

@@ -278,34 +278,48 @@ class Index:
     def count(self) -> int:
         return int(self._query("SELECT count(*) FROM captures")[0][0])
 
-    def remove_captures_in(self, file: str) -> int:
-        """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`)."""
+    def remove_captures_in(self, file: str) -> list[str]:
+        """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`); their ids."""
         self.flush()
         self._forget_recent(file)
         with self._transaction() as db:
-            return db.execute("DELETE FROM captures WHERE warc_file = ?", (file,)).rowcount
+            dropped = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
+            db.execute("DELETE FROM captures WHERE warc_file = ?", (file,))
+        return dropped
 
-    def sync_file(self, file: str, captures: Iterable[Capture]) -> None:
-        """Make the rows of one WARC file exactly the captures its metadata records hold."""
+    def sync_file(self, file: str, captures: Iterable[Capture]) -> list[str]:
+        """Make the rows of one WARC file exactly the captures its metadata records hold; the ids dropped."""
         kept = list(captures)
         ids = {c.id for c in kept}
         self.flush()
         self._forget_recent(file)
+        dropped: list[str] = []
         with self._transaction() as db:
             stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
             for capture_id in stale:
                 if capture_id not in ids:
                     db.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+                    dropped.append(capture_id)
             for capture in kept:
                 db.execute(INSERT, capture_row(capture))
+        return dropped
 
-    def apply_recovery(self, report: RecoveryReport) -> None:
-        """Make the index agree with what `WarcStore.recover()` kept and dropped."""
+    def apply_recovery(self, report: RecoveryReport) -> list[str]:
+        """Make the index agree with what `WarcStore.recover()` kept and dropped.
+
+        Returns a line for each indexed capture that recovery dropped (its record was cut or
+        damaged): that is a loss, and the caller must say so."""
+        lines: list[str] = []
         for recovered in report.files:
             if recovered.valid:
-                self.sync_file(recovered.name, recovered.captures)
+                dropped = self.sync_file(recovered.name, recovered.captures)
             else:
-                self.remove_captures_in(recovered.name)
+                dropped = self.remove_captures_in(recovered.name)
+            why = recovered.reason or "its records were incomplete"
+            lines.extend(
+                f"recovery dropped indexed capture {capture_id} from {recovered.name}: {why}" for capture_id in dropped
+            )
+        return lines
 
     def _forget_recent(self, file: str) -> None:
         with self._lock:
