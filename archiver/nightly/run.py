@@ -46,6 +46,8 @@ from archiver.pipeline.mirror import open_archives
 from archiver.store.index import Index
 from archiver.store.locks import run_lock
 
+STOP_POLL_SECONDS = 0.2  # how often a running check looks at the stop flag
+
 
 async def _check_all(
     config: Config, run: ScheduledRun, clock: Clock, new_id: IdFactory, rng: random.Random
@@ -65,7 +67,23 @@ async def _check_all(
             async def worker() -> None:
                 while pending and not run.stop.is_set():
                     entry = pending.popleft()
-                    outcome, state, baseline_id = await checker.check(entry, run.run_id)
+                    # The check runs as its own task so a stop request cancels it mid-fetch: a slow
+                    # site (deadline 60 s, retries) must not hold SIGTERM hostage. A cancelled
+                    # source is not recorded, so resuming the run checks it again.
+                    task = asyncio.ensure_future(checker.check(entry, run.run_id))
+                    try:
+                        while not task.done():
+                            await asyncio.wait({task}, timeout=STOP_POLL_SECONDS)
+                            if run.stop.is_set() and not task.done():
+                                task.cancel()
+                                with contextlib.suppress(asyncio.CancelledError):
+                                    await task
+                                pending.appendleft(entry)
+                                return
+                    finally:
+                        if not task.done():
+                            task.cancel()
+                    outcome, state, baseline_id = task.result()
                     watch.record(run.run_id, outcome, state, baseline_id)
                     fresh[entry.key] = outcome
 
