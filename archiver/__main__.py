@@ -1,5 +1,7 @@
 """`python -m archiver` runs the command line."""
 
+import sys
+
 from archiver.cli.main import main
 
-main()
+sys.exit(main())

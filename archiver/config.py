@@ -3,7 +3,8 @@
 Every setting is a dataclass field with a default and a help text (`metadata["help"]`); the
 sections mirror the TOML tables. A file overrides only what it sets; command-line flags override
 the file; an unknown key or a value of the wrong type is a ConfigError naming the file and key.
-Secrets never live here: they come from the environment (PERMA_API_KEY, ARCHIVER_SMTP_PASSWORD).
+Secrets never live here: they come from the environment (PERMA_API_KEY, ARCHIVER_SMTP_PASSWORD,
+ARCHIVER_WAYBACK_S3_KEY and ARCHIVER_WAYBACK_S3_SECRET for Save Page Now).
 `config.toml` at the repository root documents every key and is checked against this table.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from archiver.errors import ConfigError
+from archiver.urls import TRACKING_PARAMS
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
+ARCHIVING_SERVICES = ("perma", "wayback")
 DEFAULT_CONFIG_NAME = "config.toml"
 
 
@@ -96,6 +100,27 @@ class WaybackConfig:
 
 
 @dataclass(frozen=True)
+class ArchivingConfig:
+    services: list[str] = _s(
+        ["perma", "wayback"],
+        "Services asked for a new archive of a citation that has none, in this order (perma, wayback).",
+    )
+    all_services: bool = _s(False, "Ask every service in `services`; false stops at the first that succeeds.")
+    perma_folder: int = _s(0, "Perma.cc folder id for new links; 0 is the key owner's Personal Links folder.")
+    perma_batch_size: int = _s(20, "URLs per Perma.cc batch request (POST /v1/archives/batches) when many are asked.")
+    poll_interval: float = _s(5.0, "Seconds between two status polls of a capture still in progress.")
+    poll_timeout: float = _s(
+        180.0, "Seconds a capture may take before it is given up as 'timeout' (SPN2 stops its own at 2 min)."
+    )
+    wayback_concurrency: int = _s(
+        4, "Save Page Now captures in flight at once; SPN2 caps a user's concurrent sessions (12 at most)."
+    )
+    wayback_interval: float = _s(
+        8.6, "Seconds between two Save Page Now requests: SPN2 allows 7 captures a minute to a logged-in user."
+    )
+
+
+@dataclass(frozen=True)
 class DriftConfig:
     equivalent: float = _s(
         1.0, "Similarity at or above which texts are 'equivalent'; 1.0: only time stamps and edge chrome may differ."
@@ -109,6 +134,22 @@ class DriftConfig:
 @dataclass(frozen=True)
 class LiveConfig:
     soft_404_probe: bool = _s(True, "Fetch a random URL in the same directory to detect soft 404s.")
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    exclude: list[str] = _s([], "URL regexes `check` does not fetch; such citations are reported as excluded.")
+    include: list[str] = _s([], "URL regexes always checked, even if excluded; alone, only these are checked.")
+    accept: list[str] = _s([], "Live statuses treated as fine besides 2xx, e.g. ['403', '520..530'].")
+
+
+@dataclass(frozen=True)
+class UrlsConfig:
+    tracking_params: list[str] = _s(
+        list(TRACKING_PARAMS),
+        "Query parameters that say who shared a link, not which page it is ('utm_*': any utm_ name); "
+        "an archive of the cited URL with them added still captures the cited page.",
+    )
 
 
 @dataclass(frozen=True)
@@ -192,8 +233,13 @@ class Config:
         default_factory=DownloadsConfig, metadata={"help": "Bounds on reading downloaded archive files."}
     )
     documents: DocumentsConfig = field(default_factory=DocumentsConfig, metadata={"help": "Documents read."})
+    archiving: ArchivingConfig = field(
+        default_factory=ArchivingConfig, metadata={"help": "Creating missing archives (Perma.cc, Save Page Now)."}
+    )
     drift: DriftConfig = field(default_factory=DriftConfig, metadata={"help": "Drift thresholds."})
     live: LiveConfig = field(default_factory=LiveConfig, metadata={"help": "Live verdict rules."})
+    check: CheckConfig = field(default_factory=CheckConfig, metadata={"help": "What `archiver check` checks."})
+    urls: UrlsConfig = field(default_factory=UrlsConfig, metadata={"help": "When two URLs are the same page."})
     watch: WatchConfig = field(default_factory=WatchConfig, metadata={"help": "Nightly watch list."})
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig, metadata={"help": "Nightly schedule."})
     notify: NotifyConfig = field(default_factory=NotifyConfig, metadata={"help": "Notifications."})
@@ -299,6 +345,21 @@ def load_config(path: Path | None = None, overrides: Mapping[str, Any] | None = 
     return config
 
 
+def parse_statuses(text: str, where: str = "--accept") -> frozenset[int]:
+    """HTTP statuses from `200..299,403` (ranges inclusive, as lychee writes them); ConfigError if none."""
+    statuses: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        low, _, high = part.partition("..")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ConfigError(f"{where}: {part!r} is not a status or a range such as 200..299") from None
+        if not 100 <= first <= last <= 599:
+            raise ConfigError(f"{where}: {part!r} is not a range of HTTP statuses (100 to 599, low..high)")
+        statuses.update(range(first, last + 1))
+    return frozenset(statuses)
+
+
 def _validate(config: Config) -> None:
     f = config.fetch
     positive = {
@@ -320,6 +381,30 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"policy.gone_with_archive must be pass, warn or fail, not {config.policy.gone_with_archive!r}"
         )
+    a = config.archiving
+    unknown = [name for name in a.services if name not in ARCHIVING_SERVICES]
+    if unknown:
+        raise ConfigError(
+            f"archiving.services: unknown service {unknown[0]!r} (known: {', '.join(ARCHIVING_SERVICES)})"
+        )
+    for name, number in {
+        "archiving.poll_interval": a.poll_interval,
+        "archiving.poll_timeout": a.poll_timeout,
+        "archiving.wayback_concurrency": a.wayback_concurrency,
+        "archiving.perma_batch_size": a.perma_batch_size,
+    }.items():
+        if number <= 0:
+            raise ConfigError(f"{name} must be greater than 0, not {number}")
+    if a.wayback_interval < 0 or a.perma_folder < 0:
+        raise ConfigError("archiving.wayback_interval and archiving.perma_folder must not be negative")
+    for name, patterns in (("check.exclude", config.check.exclude), ("check.include", config.check.include)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{name}: {pattern!r} is not a regular expression ({exc})") from None
+    for text in config.check.accept:
+        parse_statuses(text, f"check.accept: {text!r}")
     d = config.drift
     if not 0 <= d.replaced <= d.minor <= d.equivalent <= 1:
         raise ConfigError("drift thresholds must satisfy 0 <= replaced <= minor <= equivalent <= 1")
@@ -361,7 +446,8 @@ def default_toml() -> str:
     lines = [
         "# archiver configuration: every key, its default, and why. A file overrides only what it sets;",
         "# command-line flags override the file. Secrets come from the environment, never from here:",
-        "# PERMA_API_KEY (Perma.cc API key), ARCHIVER_SMTP_PASSWORD (SMTP password).",
+        "# PERMA_API_KEY (Perma.cc API key), ARCHIVER_SMTP_PASSWORD (SMTP password),",
+        "# ARCHIVER_WAYBACK_S3_KEY and ARCHIVER_WAYBACK_S3_SECRET (archive.org S3 keys for Save Page Now).",
         "",
     ]
     section = ""

@@ -1,32 +1,32 @@
-"""One exception tree for the whole package.
-
-    ArchiverError
-    ├── UsageError              bad command-line input (exit 3)
-    │   ├── UnknownCaptureError no capture (or more than one) matches an ID or prefix
-    │   └── DocumentTooLargeError a document (or a part of it, inflated) is over its [documents] cap
-    ├── ConfigError             a bad config file or value (exit 3)
-    ├── InvalidURLError         a URL we refuse to fetch, with the reason
-    ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
-    │   └── BlockedAddressError the address guard refused a host
-    ├── DecodeError             text could not be had from a payload
-    │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
-    ├── StoreError              the archive folder (WARC files, index) is unusable
-    │   ├── CorruptWarcError    a WARC record fails to parse or to verify
-    │   ├── DiskFullError       the disk holding the archive is full (the run stops)
-    │   ├── ArchiveLockedError  another archiver process holds the archive
-    │   └── ArchiveBusyError    the archive kept changing under a reader that needs a still view
-    ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
-    ├── ExtractError            a document could not be read for citations
-    ├── ScheduleError           the scheduler could not start or persist its job
-    └── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
+"""One exception tree for the whole package, drawn below.
 
 Third-party errors (httpx, warcio, sqlite3, zipfile) are translated at the seam where they are
 raised, so callers handle only these. Every message says what happened and what to do next.
 """
 
+# ArchiverError
+# ├── UsageError              bad command-line input (exit 3)
+# │   ├── UnknownCaptureError no capture (or more than one) matches an ID or prefix
+# │   └── DocumentTooLargeError a document (or a part of it, inflated) is over its [documents] cap
+# ├── ConfigError             a bad config file or value (exit 3)
+# ├── InvalidURLError         a URL we refuse to fetch, with the reason
+# ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
+# │   └── BlockedAddressError the address guard refused a host
+# ├── DecodeError             text could not be had from a payload
+# │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
+# ├── StoreError              the archive folder (WARC files, index) is unusable
+# │   ├── CorruptWarcError    a WARC record fails to parse or to verify
+# │   ├── DiskFullError       the disk holding the archive is full (the run stops)
+# │   ├── ArchiveLockedError  another archiver process holds the archive
+# │   └── ArchiveBusyError    the archive kept changing under a reader that needs a still view
+# ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
+# ├── ExtractError            a document could not be read for citations
+# ├── ScheduleError           the scheduler could not start or persist its job
+# └── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
+
 from __future__ import annotations
 
-from archiver.models import ErrorKind
+from archiver.models import ErrorKind, Problem
 
 EXCERPT_CHARS = 200
 
@@ -115,10 +115,19 @@ class InvalidURLError(ArchiverError):
 class FetchFailure(ArchiverError):
     """A fetch ended without a usable response; `kind` is recorded in the capture."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, kind: ErrorKind, message: str | Problem) -> None:
+        problem = message if isinstance(message, Problem) else None
+        text = message.text() if isinstance(message, Problem) else message
+        super().__init__(text)
         self.kind = kind
-        self.message = message
+        self.message = text
+        # The parts, when the raiser built them: a caller quoting this failure takes the sentence
+        # and drops a hint that does not fit its context.
+        self.problem = problem
+
+    def sentence(self) -> str:
+        """The failure without its hint (all of it when it carries no Problem)."""
+        return self.problem.sentence() if self.problem is not None else self.message
 
 
 class BlockedAddressError(FetchFailure):

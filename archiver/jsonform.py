@@ -30,6 +30,7 @@ from archiver.models import (
     HistoryMark,
     Hop,
     Memento,
+    PageKind,
     Report,
     Truncation,
     WarcLocation,
@@ -74,6 +75,9 @@ def capture_to_dict(capture: Capture) -> dict[str, Any]:
         "text_error": capture.text_error,
         "revisit_of": capture.revisit_of,
         "elapsed_ms": capture.elapsed_ms,
+        "page": None
+        if capture.page_kind is None
+        else {"kind": capture.page_kind.value, "evidence": list(capture.page_evidence)},
     }
 
 
@@ -81,6 +85,7 @@ def capture_from_dict(data: dict[str, Any]) -> Capture:
     warc = data.get("warc")
     error = data.get("error")
     truncated = data.get("truncated")
+    page = data.get("page")
     fetched_at = parse_stamp(data["fetched_at"])
     assert fetched_at is not None
     return Capture(
@@ -103,6 +108,8 @@ def capture_from_dict(data: dict[str, Any]) -> Capture:
         text_error=data.get("text_error"),
         revisit_of=data.get("revisit_of"),
         elapsed_ms=data.get("elapsed_ms"),
+        page_kind=None if not page else PageKind(page["kind"]),
+        page_evidence=tuple(page.get("evidence", ())) if page else (),
     )
 
 
@@ -207,7 +214,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
 
 
 def comparison_from_dict(doc: dict[str, Any] | None) -> Comparison | None:
-    """Inverse of `comparison_to_dict` (and of sourceresult's compact `comparison_doc`); None stays None."""
+    """Inverse of `comparison_to_dict` (and of nightly/source_result's compact `comparison_doc`); None stays None."""
     if doc is None:
         return None
     return Comparison(

@@ -45,6 +45,23 @@ class DriftVerdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The drift verdicts that mean the page changed (unknown is not a change: it is no answer).
+DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
+
+
+class PageKind(StrEnum):
+    """What a capture (live or archived) shows: only `content` is evidence of what a citation said."""
+
+    CONTENT = "content"
+    NOT_FOUND = "not_found"
+    REMOVED = "removed"
+    LOGIN_WALL = "login_wall"
+    CHALLENGE = "challenge"
+    APP_SHELL = "app_shell"
+    EMPTY = "empty"
+    ERROR_PAGE = "error_page"
+
+
 class Overall(StrEnum):
     PASS = "pass"
     WARN = "warn"
@@ -83,6 +100,27 @@ class Truncation(StrEnum):
     TIME = "time"
     DISCONNECT = "disconnect"
     UNSPECIFIED = "unspecified"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure in words, built once where it happens: what (`subject`), what went wrong
+    (`detail`), and at most one thing to do (`hint`, only where it fits: no "check the host name
+    for typos" about an archive's own host). Later messages quote `sentence()` or point at it;
+    they never paste a whole message inside another one."""
+
+    subject: str
+    detail: str
+    hint: str = ""
+
+    def sentence(self) -> str:
+        return f"{self.subject} {self.detail}"
+
+    def text(self) -> str:
+        return self.sentence() + (f"; {self.hint}" if self.hint else "")
+
+    def __str__(self) -> str:
+        return self.text()
 
 
 @dataclass(frozen=True)
@@ -139,11 +177,18 @@ class Capture:
     text_error: str | None = None
     revisit_of: str | None = None
     elapsed_ms: int | None = None
+    page_kind: PageKind | None = None  # what the page shows (None: not read, e.g. a stopped redirect)
+    page_evidence: tuple[str, ...] = ()  # why, in words
 
     @property
     def ok(self) -> bool:
         """True when a response was received and stored, whatever its HTTP status."""
         return self.error is None and self.status is not None
+
+    @property
+    def is_content(self) -> bool:
+        """True unless the page was read as a wall, a notice, a shell, an error page or nothing."""
+        return self.page_kind in (None, PageKind.CONTENT)
 
 
 @dataclass(frozen=True)
@@ -256,6 +301,11 @@ class Comparison:
     quote_in_a: bool | None = None
     quote_in_b: bool | None = None
     reason: str | None = None
+
+    @classmethod
+    def unknown(cls, reason: str | None = None) -> Comparison:
+        """No answer: one side is missing or has nothing to compare, and `reason` says which."""
+        return cls(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
 
     @property
     def excerpt(self) -> str | None:

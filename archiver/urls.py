@@ -219,6 +219,58 @@ def same_resource(a: str, b: str) -> bool:
     return comparable(a) == comparable(b)
 
 
+# Query parameters that say who shared a link, not which page it is (`[urls] tracking_params`).
+TRACKING_PARAMS = (
+    "utm_*",
+    "spm",
+    "from",
+    "isappinstalled",
+    "share_token",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "yclid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "scene",
+    "srcid",
+    "share_source",
+    "share_medium",
+    "wfr",
+    "_hsenc",
+    "_hsmi",
+)
+
+
+def _is_tracking(name: str, patterns: tuple[str, ...]) -> bool:
+    lower = name.lower()
+    return any(lower.startswith(p[:-1]) if p.endswith("*") else lower == p for p in patterns)
+
+
+def page_identity(url: str, tracking: tuple[str, ...] = TRACKING_PARAMS) -> str:
+    """The key under which a cited URL and an archive's captured URL are the same page.
+
+    `comparable`, and also without a leading `www.` and without tracking parameters: a Perma
+    capture of the cited URL plus `?utm_source=...` captured the cited page.
+    """
+    key = comparable(url)
+    host, sep, rest = key.partition("/")
+    if host.startswith("www."):
+        host = host[4:]
+    path, qmark, query = (sep + rest).partition("?")
+    if qmark:
+        kept = [p for p in query.split("&") if p and not _is_tracking(p.partition("=")[0], tracking)]
+        query = "&".join(kept)
+    return host + path + (f"?{query}" if query else "")
+
+
+def same_page(a: str, b: str, tracking: tuple[str, ...] = TRACKING_PARAMS) -> bool:
+    """True when two URLs are the same page by the rules of `page_identity`."""
+    return page_identity(a, tracking) == page_identity(b, tracking)
+
+
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits (mapped, compatible, SIIT
 # translated, NAT64 well-known and local-use): such an address reaches its IPv4 address.
 _EMBEDDING_IPV4 = tuple(

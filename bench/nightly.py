@@ -10,7 +10,7 @@ index and reports. Targets: growth < 2 KB per unchanged URL (captures: WARCs + i
 Reports (`reports/<run-id>.{json,html,md}`) are printed beside the captures, per format. They are
 renderings of the run's results, which the index keeps (a resumed run rebuilds its report from
 them), so they are not in the captures' 2 KB target; the "whole folder" figure shows both. A quiet
-night's reports are small by design (runreport.py): the JSON keeps every result whole but without
+night's reports are small by design (nightly/reports.py): the JSON keeps every result whole but without
 indentation, and the HTML and Markdown fold sources with nothing new into one short row each.
 Before that, reports added ~4,330 B per unchanged URL per night (whole folder ~6,190 B). Each run
 also gzips the previous runs' reports (the newest stays plain, where tools read it), so from the

@@ -6,7 +6,7 @@ import pytest
 
 from archiver.models import ArchiveKind
 from archiver.refs import canonical_guid, parse_archive_ref
-from archiver.urls import comparable, same_resource
+from archiver.urls import comparable, same_page, same_resource
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,40 @@ def test_memento_and_local_refs() -> None:
     local = parse_archive_ref("capture:abc123")
     assert local is not None and local.kind is ArchiveKind.LOCAL and local.capture_id == "abc123"
     assert parse_archive_ref("not a link") is None
+
+
+@pytest.mark.parametrize(
+    ("cited", "captured"),
+    [
+        ("http://www.news.cn/politics/c.html", "https://news.cn/politics/c.html"),
+        ("https://example.org/a/b", "https://example.org:443/a/b/?utm_source=twitter&utm_medium=social"),
+        (
+            "https://mp.weixin.qq.com/s?__biz=MzA&mid=1&idx=1&sn=ab",
+            "https://mp.weixin.qq.com/s?__biz=MzA&mid=1&idx=1&sn=ab&scene=21",
+        ),
+        (
+            "https://item.example.cn/x.htm?id=7",
+            "https://item.example.cn/x.htm?spm=a1z10.1&id=7&from=timeline&isappinstalled=0",
+        ),
+        ("https://example.com/p", "https://example.com/p?fbclid=IwAR0&gclid=Cj0&share_token=abc"),
+    ],
+)
+def test_same_page_ignores_www_ports_slashes_and_tracking_parameters(cited: str, captured: str) -> None:
+    assert same_page(cited, captured)
+
+
+@pytest.mark.parametrize(
+    ("cited", "captured"),
+    [
+        ("https://example.org/article?id=7", "https://example.org/article?id=8"),
+        ("https://example.org/a", "https://example.org/b"),
+        ("https://blog.example.org/a", "https://example.org/a"),
+    ],
+)
+def test_same_page_still_tells_other_pages_apart(cited: str, captured: str) -> None:
+    assert not same_page(cited, captured)
+
+
+def test_tracking_patterns_are_configurable() -> None:
+    assert same_page("https://e.org/a?ref=x", "https://e.org/a", ("ref",))
+    assert not same_page("https://e.org/a?ref=x", "https://e.org/a")

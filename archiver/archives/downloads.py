@@ -1,31 +1,17 @@
 """Read archive files as received (a Perma WARC download, a WACZ): check them, find the page.
 
-Why it is built this way:
-- warcio reads the WARC records (it is the project's WARC library); a WACZ is a zip, read with
-  the standard `zipfile`. The `wacz` package is not used: it validates the same hashes but pulls
-  in `frictionless` and its dependency tree for what is a loop over `datapackage.json`.
-- Integrity first. Every `datapackage.json` resource is re-hashed (sha256, and its size), and
-  `datapackage-digest.json` is checked against `datapackage.json` itself. A mismatch is returned
-  as a problem for the Memento: the content is still read (it may be all there is), but it can
-  never pass silently.
-- The primary capture is found by `WARC-Target-URI` against the URLs the caller knows (Perma's
-  `captures[role=primary].url`, the original URL, the WACZ `mainPageUrl`), tolerating a trailing
-  slash and http/https (`urls.comparable`). A `revisit` record is followed to the response it
-  repeats; a captured redirect is followed to its target when the target is in the file.
-- The payload gets the same hashes as our own captures: `payload_sha256` over the entity body as
-  stored (de-chunked, still content-encoded), text hash and title from `fingerprint`.
-- A record's `WarcLocation` is the mirror file (relative to the archive folder) and the record's
-  offset: WACZ members are stored uncompressed (the WACZ spec asks for it so replay can seek), so
-  the offset is absolute within the .wacz and a plain seek + warcio read finds the record. Only
-  for a compressed member does the file name carry `#member` and the offset count in the member.
-Every read is bounded (`[downloads]` in the config): members, records, decompressed bytes
-and seconds, and a first strict pass with bounded lines refuses what is not WARC before warcio,
-whose line reader has no limit, sees it. Messages quote at most a short escaped excerpt.
-Reading is blocking; async callers run it in a thread.
+Records are read through `warc/read`; a WACZ is read with `zipfile`, not the `wacz` package, which
+checks the same hashes but pulls in `frictionless`. Integrity comes first: every resource is
+re-hashed and a mismatch is a problem on the Memento, never silent. The primary capture is found by
+`WARC-Target-URI`, and its payload hashed like our own captures. Reading is blocking; async callers
+run it in a thread. See docs/permacc.md. Every read is bounded (`[downloads]`): members, records,
+decompressed bytes and seconds; a first strict pass with bounded lines refuses what is not WARC
+before warcio, whose line reader has no limit, sees it. Messages quote short escaped excerpts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -40,19 +26,18 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import ChunkedDataReader
-from warcio.exceptions import ArchiveLoadFailed
-
+from archiver.archives.wacz import structure_failures, validate_note
 from archiver.clock import parse_stamp
 from archiver.config import DownloadsConfig
+from archiver.content.body import Body
 from archiver.content.decoding import Reader, decoding_reader
 from archiver.content.fingerprint import fingerprint
 from archiver.errors import ArchiveAccessError, CorruptWarcError, DecodeError, quoted
 from archiver.errors import shown as show
+from archiver.judge.pagekind import classify_fingerprint
 from archiver.models import Capture, Hop, WarcLocation
-from archiver.net.exchange import Body
 from archiver.urls import comparable
+from archiver.warc.read import RecordHead, iter_heads, payload_here
 from archiver.warc.record import MAX_HEADER_LINE, ShortReadError, parse_record
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -184,21 +169,10 @@ def _prescan(stream: IO[bytes], budget: _Budget, records_before: int) -> int:
 
 
 @dataclass(frozen=True)
-class RecordInfo:
-    """The headers of one WARC record and where it lives, as found by the first pass."""
+class RecordInfo(RecordHead):
+    """A record found by the first pass, and the WACZ member holding it (None for a plain WARC file)."""
 
-    member: str | None  # the WACZ member holding it; None for a plain WARC file
-    offset: int  # within the member (or the file)
-    length: int
-    rec_type: str
-    target_uri: str | None
-    record_id: str | None
-    date: str | None
-    status: int | None
-    location: str | None
-    refers_to: str | None
-    refers_to_uri: str | None
-    payload_digest: str | None
+    member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +184,9 @@ class ArchiveFileReading:
     is_wacz: bool
     main_page_url: str | None = None
     primary_record: RecordInfo | None = None
+    # What `wacz validate` would reject that is not an integrity problem (archives/wacz.py):
+    # notes for the user, the content is as trustworthy as its hashes say.
+    notes: tuple[str, ...] = ()
 
 
 def _key(url: str) -> str:
@@ -330,35 +307,8 @@ def _data_start(path: Path, info: zipfile.ZipInfo) -> int:
 
 
 def _scan(stream: IO[bytes], member: str | None) -> Iterator[RecordInfo]:
-    records = ArchiveIterator(stream, check_digests=False)
-    for record in records:
-        if record.format != "warc":
-            # warcio reads anything line-shaped as an ARC file; downloads are WARC or nothing.
-            raise ValueError(f"a {quoted(record.format, 20)} record where a WARC record should be")
-        headers = record.rec_headers
-        http = record.http_headers
-        status = None
-        location = None
-        if http is not None and record.rec_type in ("response", "revisit"):
-            code = http.get_statuscode()
-            status = int(code) if code and code.isdigit() else None
-            location = http.get_header("location")
-        offset = records.get_record_offset()
-        records.read_to_end(record)
-        yield RecordInfo(
-            member=member,
-            offset=offset,
-            length=records.get_record_length(),
-            rec_type=record.rec_type,
-            target_uri=headers.get_header("WARC-Target-URI"),
-            record_id=headers.get_header("WARC-Record-ID"),
-            date=headers.get_header("WARC-Date"),
-            status=status,
-            location=location,
-            refers_to=headers.get_header("WARC-Refers-To"),
-            refers_to_uri=headers.get_header("WARC-Refers-To-Target-URI"),
-            payload_digest=headers.get_header("WARC-Payload-Digest"),
-        )
+    for head in iter_heads(stream):
+        yield RecordInfo(**dataclasses.asdict(head), member=member)
 
 
 def _pick(records: Sequence[RecordInfo], url: str) -> RecordInfo | None:
@@ -427,37 +377,16 @@ class _Source:
 
     def payload(self, record: RecordInfo) -> tuple[Body, str | None, str | None]:
         """The record's entity body as stored (de-chunked, still content-encoded), with its headers."""
-        body = Body()
-        try:
-            return self._fill(body, record)
-        except BaseException:
-            body.close()
-            raise
-
-    def _fill(self, body: Body, record: RecordInfo) -> tuple[Body, str | None, str | None]:
         with self.open(record.member) as stream:
             stream.seek(record.offset)
-            found = next(iter(ArchiveIterator(stream, check_digests=False)))
-            http = found.http_headers
-            if http is not None:
-                content_type = http.get_header("content-type")
-                encoding = http.get_header("content-encoding")
-                raw: IO[bytes] = found.raw_stream
-                if (http.get_header("transfer-encoding") or "").lower() == "chunked":
-                    raw = ChunkedDataReader(found.raw_stream, decomp_type=None)
-            else:
-                content_type = found.rec_headers.get_header("Content-Type")
-                encoding = None
-                raw = found.raw_stream
-            while chunk := raw.read(_CHUNK):
-                body.write(chunk)
-        return body, content_type, encoding
+            found = payload_here(stream, where=self.relative, offset=record.offset)
+        return found.body, found.content_type, found.content_encoding
 
 
-# What zipfile, zlib and warcio raise on damaged or hostile input (warcio: AttributeError on a record
+# What zipfile, zlib and warcio (via warc.read) raise on damaged or hostile input (warcio: AttributeError on a record
 # without a target URI, zipfile: NotImplementedError for an unknown zip version or method).
 _UNREADABLE = (
-    zipfile.BadZipFile, zipfile.LargeZipFile, ArchiveLoadFailed, OSError, EOFError, ValueError, KeyError,
+    zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,
     AttributeError, NotImplementedError, RuntimeError, OverflowError, struct.error, zlib.error, DecodeError,
     CorruptWarcError, _Exceeded,
 )  # fmt: skip
@@ -485,6 +414,7 @@ def read_archive_file(
     with path.open("rb") as handle:
         is_wacz = handle.read(4) == ZIP_MAGIC
     problems: list[str] = []
+    notes: list[str] = []
     main_page: str | None = None
     archive: zipfile.ZipFile | None = None
     budget = _Budget(bounds)
@@ -493,6 +423,11 @@ def read_archive_file(
             archive = zipfile.ZipFile(path)
             found, package = verify_wacz(archive, bounds)
             problems.extend(found)
+            failures = structure_failures(archive, package) if package else ()
+            if not failures and found:
+                failures = ("its hashes do not match (see the problems)",)
+            if note := validate_note(failures):
+                notes.append(note)
             main_page = package.get("mainPageUrl") if isinstance(package.get("mainPageUrl"), str) else None
             members: list[str | None] = list(_warc_members(archive))
             if not members:
@@ -519,7 +454,7 @@ def read_archive_file(
     finally:
         if archive is not None:
             archive.close()
-    return ArchiveFileReading(capture, tuple(problems), is_wacz, main_page, primary)
+    return ArchiveFileReading(capture, tuple(problems), is_wacz, main_page, primary, tuple(notes))
 
 
 def _capture(
@@ -555,11 +490,24 @@ def _capture(
     body, content_type, content_encoding = source.payload(content)
     try:
         text_sha256 = title = encoding = text_error = None
+        page = None
         if final.status not in _REDIRECTS:
             fp = fingerprint(
-                body, content_type=content_type, content_encoding=content_encoding, max_decoded_bytes=max_decoded_bytes
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_decoded_bytes=max_decoded_bytes,
+                with_markup=True,
             )
             text_sha256, title, encoding, text_error = fp.text_sha256, fp.title, fp.encoding, fp.error
+            page = classify_fingerprint(
+                fp,
+                status=content.status,
+                headers=(),
+                url=final.target_uri or "",
+                requested_url=first.target_uri,
+                content_type=content_type,
+            )
         fetched_at = _parse_warc_date(final.date) or _parse_warc_date(content.date)
         if fetched_at is None:
             problems.append(f"the record for {final.target_uri} has no valid WARC-Date")
@@ -579,6 +527,8 @@ def _capture(
             # The record that holds the payload: readers reach it by offset alone, whatever the
             # revisit named it by (record id, URI or digest).
             warc=source.location(content),
+            page_kind=None if page is None else page.kind,
+            page_evidence=() if page is None else page.evidence,
             encoding=encoding,
             text_error=text_error,
             revisit_of=revisit_of,

@@ -1,31 +1,10 @@
 """Perma.cc: which URL a Perma link archived, when, and its content where that can be had.
 
-Perma closed its key-free detail and download routes in Dec 2025 (reference/permacc.md), so the
-routes are tried in this order, each for a reason:
-
-1. `GET {api_url}/v1/archives/{guid}/` with `Authorization: ApiKey <key>` and
-   `Accept: application/json` (only with PERMA_API_KEY): the full record, including
-   `captures[role=primary]` (its status says pending/failed, its URL finds the WARC record).
-   Then `GET /v1/archives/{guid}/download?file_format=wacz` (the stored Scoop WACZ, with hashes
-   to verify), falling back to `file_format=warc`; a replaced link answers 302 to its
-   replacement's download, which is followed. The API answers 403 for links the key's user
-   cannot edit, even public ones, so a 401/403 falls through to the key-free routes.
-2. `GET {api_url}/v1/public/archives/{guid}/` and `.../download` when `legacy_public_api` is set:
-   self-hosted or older instances still have them (perma.cc removed them, #3748).
-3. `GET {site_url}/{GUID}`: the key-free way left. Its `Memento-Datetime` and
-   `Link: <...>; rel=original` headers say what was archived and when. 301 for a non-canonical
-   GUID and 302 for a replaced link are followed; 403 is a private record (unavailable), 404
-   unknown and 410 deleted (not_found). A public link whose capture is pending or failed answers
-   200 without Memento headers and says so on the page.
-4. Content without a key: the Wayback Machine's raw snapshot of the original URL closest to
-   Perma's date, within `max_substitute_days`, labelled as a substitute with its distance in
-   days; otherwise the verdict is `metadata_only`.
-
-GUIDs are canonicalised before any call: the API looks them up exactly (`5ubl-gcvg` is a 404).
-A Cloudflare challenge (`cf-mitigated: challenge`, or a challenge page) is `unavailable`, never
-`not_found`. The API key goes only into the Authorization header, never into a reason or a URL.
-Downloads are streamed to `mirrors/perma/` unchanged, hashed while streaming and cut at
-`fetch.max_body_bytes`; a file already there with other bytes is never overwritten.
+Perma closed its key-free detail and download routes in Dec 2025, so routes are tried in order:
+the authenticated API (with PERMA_API_KEY), the legacy public API (when configured), the key-free
+`{site_url}/{GUID}` page's Memento headers, and for content without a key a nearby Wayback
+snapshot labelled as a substitute. A Cloudflare challenge is `unavailable`, never `not_found`; the
+key never leaves the Authorization header. See docs/permacc.md.
 """
 
 from __future__ import annotations
@@ -43,15 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from archiver.archives.downloads import ZIP_MAGIC, read_archive_file
-from archiver.archives.protocol import describe_error, http_datetime, is_challenge, link_relations, read_start
+from archiver.archives.protocol import http_datetime, is_challenge, link_relations
 from archiver.archives.wayback import Wayback, days_between
 from archiver.clock import parse_required_stamp
 from archiver.config import DownloadsConfig, FetchConfig, PermaConfig
 from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveRef, ArchiveVerdict, Memento
+from archiver.net.http import AsyncClient, HTTPError, describe_error, read_start
 from archiver.refs import canonical_guid
 
 _PENDING_PAGE = re.compile(rb"capture (?:is )?(?:still )?(?:in progress|pending)", re.I)
@@ -118,7 +96,7 @@ class Perma:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: AsyncClient,
         config: PermaConfig,
         fetch: FetchConfig,
         *,
@@ -170,7 +148,7 @@ class Perma:
         route = "the Perma API" if authenticated else "the public Perma API"
         try:
             response = await self._client.get(url, headers=self._headers(authenticated), follow_redirects=False)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             notes.append(f"{route} could not be reached ({describe_error(exc)})")
             return False
         if is_challenge(response.status_code, response.headers, response.content):
@@ -232,7 +210,7 @@ class Perma:
                 break
             else:
                 return _with(memento, ArchiveVerdict.UNAVAILABLE, notes, f"{url} redirected too many times")
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             return _with(
                 memento, ArchiveVerdict.UNAVAILABLE, notes, f"{url} could not be fetched ({describe_error(exc)})"
             )
@@ -323,7 +301,7 @@ class Perma:
                         digest.update(chunk)
                         out.write(chunk)
             return _Download(self._keep(part, guid, digest.hexdigest()), digest.hexdigest(), replaced_by)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             notes.append(f"the {fmt} download failed ({describe_error(exc)})")
             return None
         except OSError as exc:
@@ -369,6 +347,7 @@ class Perma:
             )
         except ArchiveAccessError as exc:
             return _with(mirrored, ArchiveVerdict.UNAVAILABLE, notes, str(exc))
+        notes.extend(reading.notes)
         if reading.capture is None:
             return dataclasses.replace(
                 _with(mirrored, ArchiveVerdict.UNAVAILABLE, notes, *reading.problems), problems=reading.problems

@@ -1,16 +1,10 @@
 """Archives behind one small protocol: `resolve` a reference, then `retrieve` its content.
 
-Why two steps: resolving answers *which URL was archived, and when* (cheap, often key-free), and
-that alone decides `ok` against `mismatch`; retrieving the content (a download, a raw snapshot) is
-slower, may need a key, and may fail on its own. One module per archive (`perma`, `wayback`)
-implements the protocol; this module holds the protocol, the dispatch by `ArchiveKind`, the
-generic RFC 7089 Memento archive for any other URI-M, and the pure helpers every archive needs
-(Memento headers, Cloudflare challenges, the `ok`/`mismatch` judgement).
-
-Archives never raise for what an archive answered: a refusal, a challenge, a 404 or a dead host
-is an `ArchiveVerdict` with a reason on the Memento, because why an archived copy could not be
-had is provenance. Content fetched from an archive's replay (Wayback `id_`, a URI-M) goes through
-the `Capturer`, so it is stored and hashed like any capture of ours.
+Two steps because resolving (which URL was archived, and when) is cheap and alone decides `ok`
+against `mismatch`, while retrieving is slower, may need a key and may fail on its own. Also here:
+dispatch by `ArchiveKind`, the generic RFC 7089 Memento archive, and the helpers every archive
+needs. Archives never raise for what an archive answered: why a copy could not be had is
+provenance, an `ArchiveVerdict` with a reason. See docs/permacc.md.
 """
 
 from __future__ import annotations
@@ -23,14 +17,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-import httpx
-
 from archiver.errors import FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Capture, Memento
-from archiver.urls import same_resource
-
-# Enough of a body to recognise a challenge page without downloading a whole replay page.
-SNIFF_BYTES = 64 * 1024
+from archiver.net.http import SNIFF_BYTES, AsyncClient, HTTPError, describe_error, read_start
 
 _LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]+)*)")
 _LINK_PARAM = re.compile(r";\s*([A-Za-z0-9_*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
@@ -94,7 +83,7 @@ def http_datetime(value: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_start: bytes) -> bool:
+def is_challenge(status: int, headers: Mapping[str, str], body_start: bytes) -> bool:
     """A Cloudflare-style bot challenge: the service may be fine, we were just not let in.
 
     Cloudflare marks its managed challenges with `cf-mitigated: challenge`; older or other walls
@@ -109,41 +98,6 @@ def is_challenge(status: int, headers: Mapping[str, str] | httpx.Headers, body_s
     return any(marker in lowered for marker in _CHALLENGE_MARKERS)
 
 
-async def read_start(response: httpx.Response, limit: int = SNIFF_BYTES) -> bytes:
-    """The first `limit` bytes of a streamed response body (decoded), without reading the rest."""
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data.extend(chunk)
-        if len(data) >= limit:
-            break
-    return bytes(data[:limit])
-
-
-def describe_error(exc: httpx.HTTPError | FetchFailure) -> str:
-    """An httpx error as words (their str() is sometimes empty); our own failures speak for themselves."""
-    if isinstance(exc, FetchFailure):
-        return exc.message
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def judge(memento: Memento, cited_url: str) -> ArchiveVerdict:
-    """The archive verdict of a memento for the URL a document cites.
-
-    `mismatch` wins over `ok` and `metadata_only`: an archive of another URL is wrong whether or
-    not its content could be had. Other verdicts stand: without an original URL there is nothing
-    to compare. The comparison rules (scheme, host case, IDNA, default port, trailing slash,
-    fragment, percent-encoding) are `urls.same_resource`.
-    """
-    if memento.verdict not in (ArchiveVerdict.OK, ArchiveVerdict.METADATA_ONLY):
-        return memento.verdict
-    if memento.original_url is None:
-        return memento.verdict
-    if not same_resource(memento.original_url, cited_url):
-        return ArchiveVerdict.MISMATCH
-    return memento.verdict
-
-
 def unavailable(memento: Memento, reason: str) -> Memento:
     return dataclasses.replace(memento, verdict=ArchiveVerdict.UNAVAILABLE, reason=reason)
 
@@ -156,7 +110,7 @@ class MementoArchive:
     recognise a challenge page; the content itself is fetched through the capturer on retrieve.
     """
 
-    def __init__(self, client: httpx.AsyncClient, capturer: Capturer) -> None:
+    def __init__(self, client: AsyncClient, capturer: Capturer) -> None:
         self._client = client
         self._capturer = capturer
 
@@ -165,8 +119,8 @@ class MementoArchive:
         try:
             async with self._client.stream("GET", ref.uri, follow_redirects=True) as response:
                 start = await read_start(response)
-        except (httpx.HTTPError, FetchFailure) as exc:
-            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)}); try again later")
+        except (HTTPError, FetchFailure) as exc:
+            return unavailable(base, f"{ref.uri} could not be fetched ({describe_error(exc)})")
         if is_challenge(response.status_code, response.headers, start):
             return unavailable(base, f"{ref.uri} answered with a bot challenge (HTTP {response.status_code})")
         if response.status_code in (404, 410):

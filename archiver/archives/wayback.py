@@ -1,21 +1,9 @@
 """The Wayback Machine: find the snapshot of a URL closest to a date, and fetch its raw bytes.
 
-Endpoints, and why each one:
-- `GET {wayback}/cdx/search/cdx?url=U&output=json&filter=statuscode:200&closest=T&sort=closest`:
-  the CDX index lists captures with their archived HTTP status. Filtering on 200 means an
-  archived 404 or a captured redirect is never taken for content. The JSON answer is a header
-  row of field names followed by one row per capture; we read fields by name, not position, and
-  still pick the closest row ourselves because not every CDX server honours `sort=closest`.
-- `GET {wayback}/web/{timestamp}/{url}` without following redirects: the fallback when the CDX
-  server fails (it is known to be flaky). Wayback redirects to the nearest capture; the
-  `Location` names its timestamp and the landing response carries `Memento-Datetime` and
-  `Link rel="original"`. An archived error page answers with its archived status, so it is
-  recognised and refused here too.
-- `GET {wayback}/web/{timestamp}id_/{url}`: the archived bytes exactly as captured, without the
-  replay toolbar and link rewriting of the normal replay page. Fetched through the `Capturer`
-  so the snapshot is stored and hashed like any capture of ours.
-
-The memento's datetime is the CDX timestamp (or `Memento-Datetime` on the fallback route).
+The CDX index, filtered on status 200 so an archived 404 or redirect is never taken for content;
+the `/web/{timestamp}/` redirect as a fallback when CDX fails; and `id_` replay for the archived
+bytes without toolbar or rewriting, fetched through the `Capturer` so the snapshot is stored like
+any capture. See docs/permacc.md.
 """
 
 from __future__ import annotations
@@ -27,12 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
-
-from archiver.archives.protocol import Capturer, content_verdict, describe_error, http_datetime, link_relations
+from archiver.archives.protocol import Capturer, content_verdict, http_datetime, link_relations
 from archiver.config import WaybackConfig
 from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
+from archiver.net.http import AsyncClient, HTTPError, describe_error
 from archiver.refs import wayback_uri
 
 SECONDS_PER_DAY = 86400.0
@@ -56,6 +43,12 @@ def datetime_timestamp(moment: datetime) -> str:
 
 def days_between(a: datetime, b: datetime) -> float:
     return abs((a - b).total_seconds()) / SECONDS_PER_DAY
+
+
+def _root_words(error: BaseException) -> str | None:
+    """The sentence of the fetch failure under an archive error, if that is what caused it."""
+    cause = error.__cause__
+    return cause.sentence() if isinstance(cause, FetchFailure) else None
 
 
 @dataclass(frozen=True)
@@ -113,9 +106,7 @@ def closest_snapshot(snapshots: list[Snapshot], when: datetime, max_days: float 
 class Wayback:
     """The Wayback Machine as an `Archive`, plus the closest-snapshot lookup Perma uses."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, config: WaybackConfig, capturer: Capturer, *, cdx_limit: int = 100
-    ) -> None:
+    def __init__(self, client: AsyncClient, config: WaybackConfig, capturer: Capturer, *, cdx_limit: int = 100) -> None:
         self._client = client
         self._base = config.url.rstrip("/")
         self._capturer = capturer
@@ -145,7 +136,7 @@ class Wayback:
         endpoint = f"{self._base}/cdx/search/cdx"
         try:
             response = await self._client.get(endpoint, params=params, follow_redirects=True)
-        except (httpx.HTTPError, FetchFailure) as exc:
+        except (HTTPError, FetchFailure) as exc:
             raise ArchiveAccessError(f"the Wayback CDX server could not be asked ({describe_error(exc)})") from exc
         if response.status_code != 200:
             raise ArchiveAccessError(f"the Wayback CDX server answered HTTP {response.status_code}")
@@ -161,7 +152,7 @@ class Wayback:
             try:
                 async with self._client.stream("GET", target, follow_redirects=False) as response:
                     status, headers = response.status_code, response.headers
-            except (httpx.HTTPError, FetchFailure) as exc:
+            except (HTTPError, FetchFailure) as exc:
                 raise ArchiveAccessError(f"{target} could not be fetched ({describe_error(exc)})") from exc
             location = headers.get("location")
             if 300 <= status < 400 and location:
@@ -196,6 +187,12 @@ class Wayback:
             try:
                 snapshot, note = await self.via_redirect(url, when)
             except ArchiveAccessError as redirect_error:
+                cdx_cause, redirect_cause = _root_words(cdx_error), _root_words(redirect_error)
+                if cdx_cause is not None and cdx_cause == redirect_cause:
+                    # One cause (offline: the host does not resolve) is said once, not once per route.
+                    raise ArchiveAccessError(
+                        f"the Wayback Machine could not be asked ({cdx_cause})"
+                    ) from redirect_error
                 raise ArchiveAccessError(f"{cdx_error}; fallback: {redirect_error}") from redirect_error
             if snapshot is not None and max_days is not None and days_between(snapshot.datetime, when) > max_days:
                 return None, "wayback-redirect", f"the nearest Wayback capture is more than {max_days:g} days away"
@@ -229,7 +226,7 @@ class Wayback:
             snapshot, route, why = await self.closest(ref.original_url, cited)
         except ArchiveAccessError as exc:
             return dataclasses.replace(
-                base, verdict=ArchiveVerdict.UNAVAILABLE, obtained_via="wayback-cdx", reason=f"{exc}; try again later"
+                base, verdict=ArchiveVerdict.UNAVAILABLE, obtained_via="wayback-cdx", reason=str(exc)
             )
         if snapshot is None:
             return dataclasses.replace(base, verdict=ArchiveVerdict.NOT_FOUND, obtained_via=route, reason=why)

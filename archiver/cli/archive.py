@@ -1,25 +1,27 @@
 """`archiver mirror` and `archiver compare`: parse, call the use case, render, exit with a code.
 
-The decisions live in `archiver.pipeline.mirror` (which references, the verdicts, what counts as usable)
-and `archiver.pipeline.compare` (what A and B are, the drift); this module only maps them to the
-command line:
-
-- `mirror` exits 0 when every reference gave a usable copy (`ok`, content had, no integrity
-  problem), 2 when any did not (mismatch, not_found, unavailable, metadata_only, pending,
-  failed, or a tampered download), 3 on a usage error (an unparseable reference or --for URL).
-- `compare` exits 0 on identical, equivalent or minor (and, with --quote, the quote in both),
-  2 on major, replaced or unknown (one side could not be had) or a quote missing, 3 on a usage
-  error (a side that is none of the accepted forms, an unknown or ambiguous capture id).
+The decisions live in `archiver.pipeline.mirror` and `archiver.pipeline.compare`; this module only
+maps them to the command line: 0 when every copy is usable / the texts agree, 2 when not, 3 on a
+usage error. The exact exit codes are listed in docs/pipeline.md.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
-from archiver.cli.options import ArchiveDirOpt, ConfigOpt, ExitCode, FormatOpt, OutputOpt, emit, load, out_format
+from archiver.cli.options import (
+    ExitCode,
+    FormatOpt,
+    OutputOpt,
+    Tick,
+    emit,
+    load,
+    out_format,
+    run_with_progress,
+    stdout_style,
+)
 from archiver.models import Memento
 from archiver.pipeline import compare as comparing
 from archiver.pipeline.capture import CaptureEngine
@@ -32,15 +34,13 @@ def mirror(
     refs: Annotated[
         list[str],
         typer.Argument(
-            metavar="REF...",
+            metavar="REF",
             help="Perma.cc links or GUIDs, Wayback Machine URLs, Memento URI-Ms, or capture:<id>.",
         ),
     ],
     cited: Annotated[
         str | None, typer.Option("--for", metavar="URL", help="The cited URL: judge each copy ok or mismatch.")
     ] = None,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -48,18 +48,19 @@ def mirror(
 
     Perma.cc content needs PERMA_API_KEY (environment only); without it a near Wayback snapshot stands in.
     """
-    cfg = load(config, archive_dir)
+    cfg = load()
     parsed = parse_refs(refs, cfg)
     cited_url = check_cited_url(cited)
     out_fmt = out_format(fmt)
 
-    async def run() -> list[Memento]:
+    async def run(tick: Tick | None) -> list[Memento]:
         async with CaptureEngine(cfg) as engine:
-            return await mirror_with(engine, parsed, cited_url)
+            return await mirror_with(engine, parsed, cited_url, progress=tick)
 
-    mementos = asyncio.run(run())
+    mementos = run_with_progress(len(parsed), "mirroring", run)
     title = "archived copies" if cited_url is None else f"archived copies of {cited_url}"
-    emit(render_mementos(mementos, out_fmt, title=title), output)
+    style = stdout_style(output)
+    emit(render_mementos(mementos, out_fmt, title=title, width=style.width, color=style.color), output)
     raise typer.Exit(ExitCode.OK if all(usable(m) for m in mementos) else ExitCode.FAILED)
 
 
@@ -69,8 +70,6 @@ def compare(
     quote: Annotated[
         str | None, typer.Option("--quote", metavar="TEXT", help="Text the cited page must contain: checked in both.")
     ] = None,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -78,13 +77,16 @@ def compare(
 
     Exit 0: identical, equivalent or minor; 2: major, replaced, unknown, or the --quote missing from a copy.
     """
-    cfg = load(config, archive_dir)
+    cfg = load()
     out_fmt = out_format(fmt)
     compared = comparing.compare(cfg, a, b, quote=quote)
     if out_fmt == "json":
         text = dumps(comparing.compared_document(compared))
     else:
-        text = render_comparison(compared.comparison, compared.a.label, compared.b.label, out_fmt)
+        style = stdout_style(output)
+        text = render_comparison(
+            compared.comparison, compared.a.label, compared.b.label, out_fmt, width=style.width, color=style.color
+        )
         notes = [f"{name}: {side.note}" for name, side in (("A", compared.a), ("B", compared.b)) if side.note]
         if notes and out_fmt in ("table", "markdown"):
             text = text.rstrip("\n") + "\n\n" + "\n".join(notes) + "\n"

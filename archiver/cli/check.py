@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import sys
+import re
 from typing import Annotated
 
 import typer
 
+from archiver.cli.archiving_output import render_outcomes
 from archiver.cli.options import (
-    ArchiveDirOpt,
-    ConfigOpt,
     ExitCode,
-    FormatOpt,
     OutputOpt,
     emit,
     load,
     out_format,
     run_with_progress,
+    stdout_style,
 )
+from archiver.config import parse_statuses
+from archiver.errors import ConfigError, UsageError
 from archiver.models import Overall, Report
-from archiver.pipeline.check import CheckOptions, check_documents, count_work, read_documents
-from archiver.report import render
+from archiver.pipeline.archiving import archive_urls, missing_archive_urls
+from archiver.pipeline.check import CheckOptions, UrlFilter, check_documents, count_work, read_documents
+from archiver.report import REPORT_FORMATS, render
 
 
 def exit_code(report: Report, strict: bool) -> ExitCode:
@@ -31,24 +33,63 @@ def exit_code(report: Report, strict: bool) -> ExitCode:
 
 
 def check(
-    documents: Annotated[list[str], typer.Argument(metavar="DOC...", help="Documents to check ('-': stdin).")],
+    documents: Annotated[list[str], typer.Argument(metavar="DOC", help="Documents to check ('-': stdin).")],
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 2).")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Do not fetch the live pages.")] = False,
     no_archive: Annotated[bool, typer.Option("--no-archive", help="Do not consult the archived copies.")] = False,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
-    fmt: FormatOpt = None,
+    archive_missing: Annotated[
+        bool, typer.Option("--archive-missing", help="Ask for new archives where none is usable ([archiving]).")
+    ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", metavar="REGEX", help="Do not check URLs matching this (repeatable; + config)."),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", metavar="REGEX", help="Check URLs matching this even if excluded (repeatable)."),
+    ] = None,
+    accept: Annotated[
+        str | None,
+        typer.Option("--accept", metavar="STATUSES", help="Live statuses that are fine, e.g. 200..299,403."),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", metavar="NAME", help=f"Output format: {', '.join(REPORT_FORMATS)}.")
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
-    cfg = load(config, archive_dir)
-    out = out_format(fmt)
+    cfg = load()
+    out = out_format(fmt, REPORT_FORMATS)
+    patterns = (*cfg.check.exclude, *(exclude or ()))
+    for pattern in (*(exclude or ()), *(include or ())):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"{pattern!r} is not a regular expression ({exc})") from None
+    accepted: set[int] = set()
+    for text in cfg.check.accept:
+        accepted |= parse_statuses(text, f"check.accept: {text!r}")
+    if accept is not None:
+        try:
+            accepted |= parse_statuses(accept)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
     docs = read_documents(documents, cfg.documents.max_bytes)
-    options = CheckOptions(live=not no_live, archive=not no_archive)
+    options = CheckOptions(
+        live=not no_live,
+        archive=not no_archive,
+        urls=UrlFilter(exclude=patterns, include=(*cfg.check.include, *(include or ()))),
+        accept=frozenset(accepted),
+    )
     report = run_with_progress(
         count_work(docs, cfg), "checking", lambda tick: check_documents(docs, cfg, options, progress=tick)
     )
-    emit(render(report, out, color=output is None and sys.stdout.isatty()), output)
+    style = stdout_style(output)
+    emit(render(report, out, width=style.width, color=style.color), output)
+    if archive_missing:
+        missing = missing_archive_urls(report)
+        if missing:
+            typer.echo(render_outcomes(archive_urls(cfg, missing), "table"), err=True)
     raise typer.Exit(exit_code(report, strict))
 
 

@@ -17,9 +17,8 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from archiver.cli.options import ArchiveDirOpt, ConfigOpt, ExitCode, FormatOpt, OutputOpt, emit, load, out_format
+from archiver.cli.options import ExitCode, FormatOpt, OutputOpt, emit, load, note, out_format, progress, stdout_style
 from archiver.errors import InvalidURLError, RunInterrupted, UsageError
 from archiver.nightly.linkstate import state_to_dict
 from archiver.nightly.reports import quiet_sources
@@ -28,7 +27,7 @@ from archiver.nightly.schedule import ScheduleStatus, run_scheduler
 from archiver.nightly.watch_import import import_documents
 from archiver.nightly.watchlist import WatchEntry, open_watch
 from archiver.pipeline.mirror import parse_refs
-from archiver.report import render, size_text, when
+from archiver.report import REPORT_FORMATS, render, shown, size_text, when
 from archiver.urls import parse_url
 
 watch_app = typer.Typer(help="The watch list: sources checked on every run.", no_args_is_help=True)
@@ -45,14 +44,13 @@ def register(app: typer.Typer) -> None:
 def watch_add(
     url: Annotated[str, typer.Argument(help="The source URL to watch.")],
     archive: Annotated[
-        list[str] | None, typer.Option("--archive", help="An archived copy (Perma, Wayback, URI-M, capture:<id>).")
+        list[str] | None,
+        typer.Option("--archive", metavar="REF", help="An archived copy (Perma, Wayback, URI-M, capture:<id>)."),
     ] = None,
     label: Annotated[str, typer.Option("--label", help="A name for the source in reports.")] = "",
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
 ) -> None:
     """Watch a URL; adding it again only merges a new archive reference or label."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     try:
         parse_url(url)
     except InvalidURLError as exc:
@@ -60,7 +58,7 @@ def watch_add(
     refs = parse_refs(archive or [], cfg, allow_empty=True)
     with open_watch(cfg) as watch:
         entry, outcome = watch.add(url, refs, label=label)
-    typer.echo(f"{outcome.value}: {entry.url}" + "".join(f"\n  archive: {r.uri}" for r in entry.archives))
+    typer.echo(shown(f"{outcome.value}: {entry.url}" + "".join(f"\n  archive: {r.uri}" for r in entry.archives)))
 
 
 @watch_app.command("import")
@@ -69,20 +67,17 @@ def watch_import(
     no_resolve: Annotated[
         bool, typer.Option("--no-resolve", help="Do not ask Perma/memento links what they captured.")
     ] = False,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
 ) -> None:
     """Watch every citation of the documents, each with the archive links paired with it."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     if not documents:
         raise UsageError("no document given: name one or more documents to import")
     imported = import_documents(cfg, documents, resolve=not no_resolve)
     for entry, outcome in imported.added:
         archives = ", ".join(r.uri for r in entry.archives) or "no archive"
-        typer.echo(f"{outcome.value}: {entry.url} ({archives})")
-    err = Console(stderr=True, soft_wrap=True)
+        typer.echo(shown(f"{outcome.value}: {entry.url} ({archives})"))
     for url, why in imported.skipped:
-        err.print(f"skipped {url}: {why}", highlight=False, markup=False)
+        note(f"skipped {url}: {why}")
     typer.echo(f"{len(imported.added)} citations watched, {len(imported.skipped)} skipped")
 
 
@@ -99,13 +94,11 @@ def _entry_dict(entry: WatchEntry) -> dict[str, Any]:
 
 @watch_app.command("list")
 def watch_list(
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """List the watched sources with their link state."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     kind = out_format(fmt)
     with open_watch(cfg) as watch:
         entries = watch.entries()
@@ -117,38 +110,40 @@ def watch_list(
         checked = when(e.state.last_checked_at) or "never checked"
         label = f" [{e.label}]" if e.label else ""
         lines.append(f"{e.state.condition.value:8} {e.url}{label}  ({len(e.archives)} archives; {checked})")
-    emit("\n".join(lines), output)
+    # Labels come from documents (`watch import` takes a link's text): shown as text, never as controls.
+    emit(shown("\n".join(lines)), output)
 
 
 @watch_app.command("remove")
 def watch_remove(
     url: Annotated[str, typer.Argument(help="The watched URL to remove.")],
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
 ) -> None:
     """Stop watching a URL (its captures and past results stay in the archive)."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     with open_watch(cfg) as watch:
         removed = watch.remove(url)
     if not removed:
         raise UsageError(f"{url} is not on the watch list; 'archiver watch list' shows what is")
-    typer.echo(f"removed: {url}")
+    typer.echo(shown(f"removed: {url}"))
 
 
 def run(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 2 on warnings too.")] = False,
     wait: Annotated[
-        float, typer.Option("--wait", help="Seconds to wait for a run already in progress (default: do not wait).")
+        float,
+        typer.Option(
+            "--wait", metavar="SECONDS", help="Seconds to wait for a run already in progress (default: do not wait)."
+        ),
     ] = 0.0,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Resume an interrupted run with this id.")] = None,
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", metavar="ID", help="Resume an interrupted run with this id.")
+    ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every watched source now: capture, compare, advance link states, report, notify."""
-    cfg = load(config, archive_dir)
-    kind = out_format(fmt)  # a bad --format is refused before the run, not after it
+    cfg = load()
+    kind = out_format(fmt, REPORT_FORMATS)  # a bad --format is refused before the run, not after it
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
@@ -157,26 +152,31 @@ def run(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
+    with open_watch(cfg) as watch:
+        total = len(watch.entries())
     try:
-        summary = run_once(cfg, run_id=run_id, lock_wait=wait, stop=stop)
+        with progress(total, "checking sources") as tick:
+            summary = run_once(cfg, run_id=run_id, lock_wait=wait, stop=stop, progress=tick)
     except RunInterrupted as exc:
-        Console(stderr=True, soft_wrap=True).print(f"interrupted: {exc}", highlight=False, markup=False)
-        raise typer.Exit(130) from None
+        note(f"interrupted: {exc}", always=True)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if fmt is not None or output is not None:
         # As in the run's report files: sources with news in full, the quiet ones folded (HTML, Markdown).
-        emit(render(summary.report, kind, quiet=quiet_sources(summary.sources)), output)
-        Console(stderr=True, soft_wrap=True).print(summary.text(), highlight=False, markup=False)
+        style = stdout_style(output)
+        quiet = quiet_sources(summary.sources)
+        emit(render(summary.report, kind, quiet=quiet, width=style.width, color=style.color), output)
+        note(summary.text())
     else:
-        typer.echo(summary.text())
+        typer.echo(shown(summary.text()))
     raise typer.Exit(summary.exit_code(strict))
 
 
-def schedule(config: ConfigOpt = None, archive_dir: ArchiveDirOpt = None) -> None:
+def schedule() -> None:
     """Run the nightly schedule (schedule.cron in schedule.timezone) until SIGTERM or SIGINT."""
-    cfg = load(config, archive_dir)
+    cfg = load()
 
     def ready(status: ScheduleStatus) -> None:
         catch_up = f"; catching up the run for {when(status.catch_up_for)}" if status.catch_up_for else ""
@@ -240,13 +240,11 @@ def _status_text(s: ArchiveStatus) -> str:
 
 
 def status(
-    config: ConfigOpt = None,
-    archive_dir: ArchiveDirOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Show the last run, the next one, counts by verdict and link state, and the archive's size."""
-    cfg = load(config, archive_dir)
+    cfg = load()
     info = archive_status(cfg)
     kind = out_format(fmt)
     emit(json.dumps(_status_dict(info), indent=2) if kind == "json" else _status_text(info), output)

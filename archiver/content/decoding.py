@@ -1,23 +1,10 @@
 """Bounded decoding of stored payloads: Content-Encoding undone with a hard cap, bytes to text.
 
-Payloads are archived exactly as received (content-encoded). To get their text we undo the
-encoding here, and never trust it: httpx's decoders have no output cap (a 421-byte brotli body
-became 256 MiB in one call, reliability.md §3), so each layer is an incremental decompressor asked
-for at most one chunk at a time (`zlib` `max_length`, brotli `output_buffer_limit`, zstandard's
-`stream_reader`) and the total is checked against `max_decoded_bytes` as it grows. Memory is the
-cap plus a chunk per layer, whatever the compression ratio; a bomb raises
-DecompressionLimitError after inflating just past the cap.
-
-Stacked encodings (`Content-Encoding: gzip, br`) are undone last-applied first, each layer pulling
-from the one below. zstd frames are decoded with an 8 MiB window cap, the limit RFC 9659 sets for
-HTTP, so a frame cannot make the decoder allocate a huge window either.
-
-Charsets follow the order browsers use (WHATWG "encoding sniffing"): BOM, then the HTTP header's
-charset, then `<meta charset>` / `http-equiv`, then detection; labels are mapped per WHATWG
-(gb2312 -> gb18030, latin1 -> cp1252). `w3lib.encoding.html_to_unicode` implements exactly that
-for HTML (reliability.md §8: httpx and bs4 get GBK pages wrong); for other text, which has no
-meta tags, the header and BOM are read with w3lib and charset-normalizer detects the rest. Invalid
-bytes become U+FFFD: decoding never raises, and the encoding actually used is reported.
+Payloads are archived exactly as received, and httpx's decoders have no output cap, so each
+encoding layer here is an incremental decompressor checked against `max_decoded_bytes` as it grows
+(a bomb raises DecompressionLimitError just past the cap). Charsets follow WHATWG sniffing via
+w3lib, with charset-normalizer for text without meta tags; decoding never raises on bad bytes.
+See docs/drift-thresholds.md.
 """
 
 from __future__ import annotations

@@ -1,30 +1,10 @@
 """Text fingerprints of stored payloads: visible text, its hash, the title, and the main text.
 
-A fingerprint answers "what does this payload say?" for hashing (`text_sha256`, issue 2) and for
-drift (issue 4). It is pure: it reads the payload it is given and nothing else.
-
-- Decoding (Content-Encoding with a hard cap, then the charset) lives in `archiver.content.decoding`.
-- Visible text comes from selectolax's Lexbor parser: 1.3–1.7 ms on a 504 KiB page against
-  63–78 ms for BeautifulSoup (reliability.md B5); with the line-break pass below it is 5–16 ms on
-  a 481 KiB page (measured here), so every capture can afford it. `script`, `style`, `noscript`
-  and `template` are dropped; block elements start new lines (inline ones do not, so
-  `朱<b>镕基</b>` stays one word) and lines are the paragraphs the drift diff works on.
-- Main text (boilerplate removed, for drift) comes from trafilatura 2.x in `fast` mode. It was
-  chosen over resiliparse (faster, 10 ms in B5, but a compiled dependency we do not have) and
-  over hand-made rules (the issue asks for a well-kept extractor): trafilatura is at or near the
-  top of published article-extraction benchmarks, keeps paragraphs as lines, and drops
-  navigation, footers and link lists; on the corpus it removed every sidebar, ad and footer of
-  both templates, leaving only edge lines (headline, byline) that drift sets aside. `fast` skips
-  its justext/readability fallback: identical output on every page of the drift corpus, ~25%
-  faster (72 vs 99 ms on bench/drift.py's 481 KiB page). Even so it costs tens of milliseconds a
-  page, so it runs only when asked (`with_main_text=True`, as drift does), never for the capture
-  engine's hash, and it is imported on first use. When it finds nothing (a very short page, a
-  not-found page) the visible text stands in.
-- Normalisation for hashing is Unicode NFC, whitespace collapsed within lines, blank lines dropped:
-  `text_sha256` is sha256 of `text` in UTF-8, so a GBK page and the same page in UTF-8 hash the
-  same. Drift compares with a looser form, `comparable_text`: NFKC (full-width forms to ASCII),
-  quotes and dashes unified, zero-width characters removed, and spaces between CJK characters
-  dropped, since they carry no meaning in Chinese and templates add or remove them.
+Pure: it reads the payload it is given. Visible text comes from selectolax (Lexbor), fast enough
+for every capture; main text (for drift only, on request) from trafilatura in `fast` mode, a
+well-kept extractor that drops navigation and footers. `text_sha256` hashes NFC-normalised text,
+so encodings do not change it; drift compares the looser `comparable_text`.
+See docs/drift-thresholds.md.
 """
 
 from __future__ import annotations
@@ -39,9 +19,13 @@ from typing import IO
 
 from selectolax.lexbor import LexborHTMLParser
 
+from archiver.content.body import Body
 from archiver.content.decoding import decode_payload, html_text_of, plain_text_of
 from archiver.errors import DecodeError
-from archiver.net.exchange import Body
+
+# What a page-kind reader needs of the decoded page: walls and notices are small, and an article
+# is an article long before this.
+MARKUP_CHARS = 512 * 1024
 
 
 class PayloadKind(StrEnum):
@@ -65,6 +49,7 @@ class Fingerprint:
     text: str | None
     main_text: str | None = None
     error: str | None = None
+    markup: str | None = None  # the decoded page's first MARKUP_CHARS, only when asked (to read its kind)
 
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -222,6 +207,7 @@ def fingerprint(
     content_encoding: str | None,
     max_decoded_bytes: int,
     with_main_text: bool = False,
+    with_markup: bool = False,
 ) -> Fingerprint:
     """Fingerprint a payload as stored (still content-encoded).
 
@@ -249,7 +235,8 @@ def fingerprint(
         text, title = visible_text(html)
         main = (main_text(html) or text) if with_main_text else None
     else:
-        encoding, raw = plain_text_of(data, content_type)
-        text, title = normalise_text(raw), None
+        encoding, html = plain_text_of(data, content_type)
+        text, title = normalise_text(html), None
         main = text if with_main_text else None
-    return Fingerprint(kind, text_digest(text), title, encoding, text, main)
+    markup = html[:MARKUP_CHARS] if with_markup else None
+    return Fingerprint(kind, text_digest(text), title, encoding, text, main, markup=markup)

@@ -1,20 +1,16 @@
 """DOCX: hyperlinks (external relationships) and URLs in the text, body first, then foot/endnotes.
 
-python-docx resolves a `w:hyperlink`'s relationship id to its target and gives each paragraph's
-runs and hyperlinks in order (`Paragraph.iter_inner_content`), which is what a position needs. It
-has no API for footnotes and endnotes, where translations put their sources, so those parts'
-XML is wrapped in the same `Paragraph` objects with the notes part as their story: hyperlinks
-there resolve through the notes part's own relationships.
-
-Positions: `found_in.line` is the paragraph number (1-based, in document order, table cells and
-text boxes included), footnote then endnote paragraphs numbered on after the body's; the column
-counts characters in that paragraph's text. A URL shown as the text of its own hyperlink is
-reported once, as the hyperlink. Old-style HYPERLINK field codes are not read (gap).
+python-docx resolves hyperlinks and gives runs in order, which is what a position needs; it has no
+API for footnotes and endnotes, where translations put their sources, so those parts are wrapped
+in the same `Paragraph` objects. HYPERLINK field codes (simple and complex fields, as older Word
+and converters write links) are read from the XML. `found_in.line` is the paragraph number.
+See docs/extraction.md.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -34,6 +30,59 @@ from archiver.extract.urlscan import scan_urls
 from archiver.models import SourceSpan
 
 _NOTE_SKIP = ("separator", "continuationSeparator", "continuationNotice")
+# HYPERLINK "url" [\\l "anchor"] [\\o "tooltip"] ...: the first quoted (or bare) argument is the target.
+_HYPERLINK_FIELD = re.compile(r'^\s*HYPERLINK\s+(?:"([^"]+)"|(\S+))(?:.*?\\l\s+"([^"]+)")?', re.IGNORECASE | re.DOTALL)
+
+
+def _field_target(instruction: str) -> str | None:
+    match = _HYPERLINK_FIELD.match(instruction)
+    if match is None:
+        return None
+    url = (match.group(1) or match.group(2) or "").strip()
+    if match.group(3):
+        url = f"{url}#{match.group(3)}"
+    return url if url.lower().startswith(("http://", "https://")) else None
+
+
+def _texts(element: Any) -> str:
+    return "".join(node.text or "" for node in element.iter(qn("w:t")))
+
+
+def _field_links(paragraph: Any) -> list[tuple[str, str]]:
+    """(target, display text) of each HYPERLINK field in a paragraph element, in order."""
+    found: list[tuple[str, str]] = []
+    for simple in paragraph.iter(qn("w:fldSimple")):
+        target = _field_target(simple.get(qn("w:instr")) or "")
+        if target:
+            found.append((target, _texts(simple)))
+    # A complex field: fldChar begin, instrText runs, fldChar separate, the shown runs, fldChar end.
+    state, instruction, shown = "", "", ""
+    for node in paragraph.iter(qn("w:fldChar"), qn("w:instrText"), qn("w:t")):
+        if node.tag == qn("w:fldChar"):
+            kind = node.get(qn("w:fldCharType"))
+            if kind == "begin":
+                state, instruction, shown = "instr", "", ""
+            elif kind == "separate" and state == "instr":
+                state = "shown"
+            elif kind == "end" and state:
+                target = _field_target(instruction)
+                if target:
+                    found.append((target, shown))
+                state = ""
+        elif node.tag == qn("w:instrText") and state == "instr":
+            instruction += node.text or ""
+        elif node.tag == qn("w:t") and state == "shown" and not _in_simple_field(node):
+            shown += node.text or ""
+    return found
+
+
+def _in_simple_field(node: Any) -> bool:
+    parent = node.getparent()
+    while parent is not None:
+        if parent.tag == qn("w:fldSimple"):
+            return True
+        parent = parent.getparent()
+    return False
 
 
 class _Story:
@@ -100,6 +149,12 @@ def links_in_docx(data: bytes, path: str, hosts: ArchiveHosts) -> list[Link]:
                         links.append(make_link(url, span, LinkSource.HYPERLINK, hosts, context=text, text=item_text))
                     covered.append((offset, offset + len(item_text)))
                 offset += len(item_text)
+            for url, shown in _field_links(paragraph._p):
+                column = max(text.find(shown), 0) if shown else 0
+                span = SourceSpan(path=path, line=number, column=column + 1)
+                links.append(make_link(url, span, LinkSource.HYPERLINK, hosts, context=text, text=shown or None))
+                if shown:
+                    covered.append((column, column + len(shown)))
             for found in scan_urls(text):
                 if any(start <= found.start < end for start, end in covered):
                     continue

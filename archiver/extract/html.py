@@ -1,16 +1,10 @@
 """HTML: a[href] (with Robust Links attributes), blockquote[cite], q[cite], and URLs in the text.
 
-The stdlib `html.parser.HTMLParser` (the parser behind BeautifulSoup's "html.parser" builder) is
-used directly rather than through a tree, because it reports the source position of every tag and
-text run as it goes: citations need line and column, and a tree built by lxml keeps only the line
-of an element, not where its `href` value starts. Nothing here needs a tree: links, the first
-<base href>, and which text stands outside code and outside anchors are all visible in the event
-stream. Bytes become text by w3lib's `html_to_unicode` (BOM, <meta charset>, WHATWG label mapping
-such as gb2312 → gb18030) so that columns count the characters a browser would show.
-
-Relative links are resolved only against a <base href>: without one the document's own address
-is unknown, and a citation must be absolute to be checked. Fragment-only, mailto:, javascript:,
-tel: and data: links are not citations.
+The stdlib `html.parser.HTMLParser` is used directly, without a tree, because it reports the
+source position of every tag and text run and citations need line and column. Bytes become text
+by w3lib's `html_to_unicode` so columns count what a browser shows. Relative links resolve only
+against a <base href>; fragment, mailto:, javascript:, tel: and data: links are not citations.
+See docs/extraction.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,10 @@
 """Pairing: which archive link belongs to which cited URL, decided from the links a document holds.
 
-Pure: the caller resolves Perma.cc and other memento links to the URL they captured (through the
-archive modules) and passes the answers in `originals`; a Wayback link carries its original in
-its own URL and needs no answer. The rules, strongest first:
-
-1. Robust Links say it outright (`data-versionurl` archives `href` / `data-originalurl`).
-2. An archive whose original is the same resource (`urls.same_resource`) as a cited URL is that
-   citation's archive, wherever in the document the two stand.
-3. An archive that matched nothing but stands next to a cited URL — the nearest cited URL before
-   it, within a few lines (more when its line reads "archived version/copy ... at") — is that
-   citation's archive, matching or not: documents put a citation's archive right after it ("The
-   source text is available online at: <URL>. An archived version ... is available online at:
-   <ARCHIVE>"), and if its original differs the checker is to report `mismatch` against exactly
-   that citation. A neighbour that already has a matching archive is not taken.
-4. Any other archive becomes a citation of its own original URL, with a note saying so.
-
-Every distinct cited URL (by `urls.comparable`) appears once, at its first occurrence; cited URLs
-without an archive keep an empty `archives` (verdict `none` later). Each citation's `note` says
-how a non-obvious pairing was made, for the report.
+Pure: the caller passes in the originals archive links resolved to. The rules, strongest first:
+Robust Links, then an archive of the same resource, then an unmatched archive standing right after
+a cited URL (so a wrong archive is a `mismatch` on exactly that citation), else a citation of its
+own. Every cited URL appears once; a `note` says how a non-obvious pairing was made.
+See docs/extraction.md.
 """
 
 from __future__ import annotations

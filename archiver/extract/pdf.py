@@ -1,14 +1,8 @@
 """PDF: link annotations (/Link with a /URI action) and URLs in the page text, wrapped ones joined.
 
-pypdf (pure Python, already a dependency) gives both: the annotation dictionaries and each page's
-text in reading order. Its text layout breaks long URLs where the line was full, so page text is
-scanned with `join_wrapped` (see `urlscan._continues` for when a line-initial token is the rest of
-a URL and when it is the next word of the sentence).
-
-Positions: a PDF has no lines of its own, so `found_in.line` counts lines through the whole
-extracted text (pages in order, each page starting on a new line) and `Link.page` names the
-1-based page. An annotation is placed where its URL appears in the page text; when the page text
-does not show it (the link sits on words such as "source"), at the first line of its page, column 1.
+pypdf (pure Python) gives both; its text layout breaks long URLs, so page text is scanned with
+`join_wrapped`. `found_in.line` counts lines through the whole extracted text and `Link.page`
+names the 1-based page. See docs/extraction.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """Find URLs in prose: the scanner every format shares, and the positions it reports.
 
-A hand-written scanner rather than one big regular expression, because the hard cases are
-decisions, not patterns: where a URL stops (CJK punctuation, curly quotes, footnote
-superscripts), which trailing characters are punctuation of the sentence rather than of the URL
-(`.` `,` `)` unless the parentheses balance, as in Wikipedia's `Foo_(bar)`), and whether a URL
-that reaches the end of a line goes on at the start of the next (a PDF's line wrapping, or a URL
-inside `<...>`, where RFC 3986 Appendix C says whitespace is to be ignored). Libraries that find
-URLs in text (e.g. GFM's autolinker) make the first two decisions the same way and none makes the
-third, so the scanner follows GFM's trimming rules and adds the wrap rule.
-
-Positions are offsets into the text as given; `LineIndex` turns them into 1-based line and column
-(columns count characters, not bytes).
+Hand-written, not one big regular expression, because the hard cases are decisions: where a URL
+stops, which trailing characters belong to the sentence, and whether a URL at a line's end goes on
+at the next (PDF wrapping, `<...>`). It follows GFM's autolinker trimming and adds the wrap rule.
+`LineIndex` turns offsets into 1-based line and column (characters, not bytes).
+See docs/extraction.md.
 """
 
 from __future__ import annotations

@@ -1,41 +1,10 @@
 """Drift: does a page still say what it said? Two texts of one resource compared and judged.
 
-The order of questions is cheapest first (reliability.md B4): the same payload bytes
-(`identical`), then the same normalised main text (`equivalent`), and only then a measured
-similarity. The measure must work for Chinese, which has no spaces, as well as for English, and it
-must stay fast on megabyte pages, so it is built in three levels, each working only on what the
-level above could not match:
-
-1. paragraphs (lines of the normalised text) aligned with `difflib.SequenceMatcher` over whole
-   lines: 23 ms for 1 MB (B4); char-level edit distance took 21–35 s and is never used;
-2. inside each block of changed paragraphs, sentences aligned the same way, so one edited
-   sentence in a huge paragraph (or a page that is one line) costs little;
-3. inside what is still unmatched, the multiset Dice overlap of 3-token shingles, where a token is
-   one CJK character or one run of other letters/digits (no whitespace-only tokenisation). An
-   edited sentence keeps most of its shingles; an unrelated text shares almost none.
-
-similarity = (2 * matched characters) / (characters of a + characters of b), with the matched
-characters of level 3 weighted by their Dice score. It is therefore the share of text that
-survived, which is what the verdict principle is about:
-
-- `equivalent`: nothing of the article changed. Date-time stamps (a date with a clock time, or
-  a time with seconds) are masked, since an "updated at" line is template noise (a changed date
-  in prose is not masked), and up to three short lines present on one side only at the start or
-  end of the main text are set aside (`trim_chrome`: the extractor's idea of where the article
-  starts differs between templates). What is left must be equal: the threshold is 1.0 because
-  one edited sentence keeps 98–99% of a ten-paragraph article and more of a longer one, so any
-  lower line would call real edits "equivalent" on big pages.
-- `minor`: at least 88% of the text kept: a sentence edited, or a paragraph added or removed in
-  an article of eight or more paragraphs. The principle is the share of text, not the kind of
-  edit: adding one paragraph to eight is minor, removing one of three is major.
-- `major`: less than that, but the page is recognisably the same text.
-- `replaced`: under 25% kept, or under the `minor` line with a title whose headline is a
-  different one (a new article in the same template).
-Thresholds are DriftConfig's; their defaults are set from the labelled corpus in
-tests/fixtures/drift/, and tests/test_drift.py asserts the margins between classes.
-
-A quote or title expected by the citing document is looked for in each side with whitespace,
-punctuation, case and full-width differences ignored; a minor change that loses the quote is major.
+Cheapest question first: the same bytes (`identical`), the same normalised text (`equivalent`),
+then a measured similarity that works for Chinese as well as English and stays fast on megabyte
+pages: paragraphs aligned, then sentences, then 3-token shingles (never char-level edit
+distance). Similarity is the share of text kept, judged against DriftConfig's thresholds, which
+are set from the labelled corpus in tests/fixtures/drift/. See docs/drift-thresholds.md.
 """
 
 from __future__ import annotations
@@ -48,6 +17,7 @@ from difflib import SequenceMatcher
 
 from archiver.config import DriftConfig
 from archiver.content.fingerprint import Fingerprint, comparable_text
+from archiver.judge.title import headline
 from archiver.models import Change, Comparison, DriftVerdict
 
 SHINGLE = 3
@@ -64,8 +34,17 @@ _STAMP = re.compile(
     r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?\s*(?:T|\s)*\d{1,2}:\d{2}(?::\d{2})?"
     r"|\b\d{1,2}:\d{2}:\d{2}\b"
 )
+# Words that make a line page furniture (a byline, a dateline, an "updated" note): only there is a
+# time stamp template noise. A date inside a body sentence ("截止时间为2025年5月11日17:00") is content.
+_FURNITURE = re.compile(
+    r"(?:更新时间|发布时间|发布日期|发表时间|发表于|发布于|更新于|来源\s*:|稿源|编辑\s*:|责任编辑|作者\s*:|记者|"
+    r"浏览次数|阅读量|点击数|时间\s*:|日期\s*:)"
+    r"|\b(?:updated|published|posted|modified|last (?:updated|modified|reviewed)|reviewed|date|by|written by)\b",
+    re.IGNORECASE,
+)
 _NOT_WORD = re.compile(r"[\W_]+")
-_TITLE_SEPARATORS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
+# A line that keeps something after normalisation: not blank, not only zero-width characters.
+_VISIBLE = re.compile(r"[^\s\u200b-\u200d\u2060\ufeff\u00ad\u180e]")
 
 
 @dataclass(frozen=True)
@@ -138,9 +117,20 @@ def _share_kept(lines_a: Sequence[str], lines_b: Sequence[str], ops: Sequence[Op
     return min(1.0, 2 * _matched_chars(lines_a, lines_b, ops, 0) / total)
 
 
+def _mask_line(line: str) -> str:
+    masked = _STAMP.sub("<time>", line)
+    if masked == line:
+        return line
+    rest = _NOT_WORD.sub("", masked.replace("<time>", ""))
+    return masked if not rest or _FURNITURE.search(line) else line
+
+
 def _mask(lines: Sequence[str]) -> list[str]:
-    # Only lines with a colon can hold a clock time: the regex is the slow part of a big compare.
-    return [_STAMP.sub("<time>", line) if ":" in line else line for line in lines]
+    """Time stamps masked where they are page furniture: a line that is only a stamp, or a byline.
+
+    Only lines with a colon can hold a clock time: the regex is the slow part of a big compare.
+    """
+    return [_mask_line(line) if ":" in line else line for line in lines]
 
 
 def similarity(text_a: str, text_b: str) -> float:
@@ -159,18 +149,11 @@ def _bigram_dice(a: str, b: str) -> float:
     return 2 * sum((ga & gb).values()) / (sum(ga.values()) + sum(gb.values()))
 
 
-def _headline(title: str) -> str:
-    # Titles are "headline | section | site" in some order: the longest part is the headline.
-    parts = [p for p in _TITLE_SEPARATORS.split(title) if p.strip()] or [title]
-    return _NOT_WORD.sub("", max(parts, key=_width))
-
-
 def title_similarity(a: str, b: str) -> float:
     """Character-bigram Dice of the two titles' headlines (site and section names set aside)."""
-    a, b = comparable_text(a).casefold(), comparable_text(b).casefold()
-    if a == b:
+    if comparable_text(a).casefold() == comparable_text(b).casefold():
         return 1.0
-    return _bigram_dice(_headline(a), _headline(b))
+    return _bigram_dice(quote_key(headline(a)), quote_key(headline(b)))
 
 
 def quote_key(text: str) -> str:
@@ -186,6 +169,17 @@ def contains_quote(side: TextSide, quote: str) -> bool | None:
     if not needle:
         return None
     return needle in quote_key(f"{side.title or ''}\n{side.text}")
+
+
+def as_written(raw: str, compared: list[str]) -> list[str]:
+    """The lines of `raw` as the page wrote them (full-width "，" stays), one per compared line.
+
+    Excerpts are quoted from these (a translator copies them); the normalised lines are for
+    comparing only. Should the two ever not pair up line for line, the compared lines are shown.
+    """
+    lines = [" ".join(line.split()) for line in raw.splitlines()]
+    lines = [line for line in lines if _VISIBLE.search(line)]
+    return lines if len(lines) == len(compared) else compared
 
 
 def _clip(text: str) -> str:
@@ -255,7 +249,7 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
     """Judge how b differs from a (a: the earlier or archived copy, b: the later or live one)."""
     if a is None or b is None:
         missing = "first" if a is None else "second"
-        return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the {missing} copy is missing")
+        return Comparison.unknown(f"the {missing} copy is missing")
     quote_a, quote_b = _quotes(a, b, expected_quote)
     if a.payload_sha256 is not None and a.payload_sha256 == b.payload_sha256:
         return Comparison(
@@ -263,11 +257,12 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
         )
     if a.text is None or b.text is None:
         which = "first" if a.text is None else "second"
-        return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the {which} copy has no text to compare")
+        return Comparison.unknown(f"the {which} copy has no text to compare")
     use_main = a.main_text is not None and b.main_text is not None
     which = "main text" if use_main else "visible text"
-    text_a = comparable_text(a.main_text if use_main and a.main_text is not None else a.text)
-    text_b = comparable_text(b.main_text if use_main and b.main_text is not None else b.text)
+    raw_a = a.main_text if use_main and a.main_text is not None else a.text
+    raw_b = b.main_text if use_main and b.main_text is not None else b.text
+    text_a, text_b = comparable_text(raw_a), comparable_text(raw_b)
     titles = title_similarity(a.title, b.title) if a.title and b.title else None
     titles_out = None if titles is None else round(titles, 4)
     if text_a == text_b:
@@ -282,7 +277,8 @@ def compare(a: TextSide | None, b: TextSide | None, cfg: DriftConfig, expected_q
     kept_b = [j for op in ops for j in range(op[3], op[4])]
     total = sum(len(masked_a[i]) for i in kept_a) + sum(len(masked_b[j]) for j in kept_b)
     score = 1.0 if total == 0 else min(1.0, 2 * _matched_chars(masked_a, masked_b, ops, 0) / total)
-    removed, added, changes = paragraph_changes(lines_a, lines_b, ops, cfg.max_excerpts)
+    shown_a, shown_b = as_written(raw_a, lines_a), as_written(raw_b, lines_b)
+    removed, added, changes = paragraph_changes(shown_a, shown_b, ops, cfg.max_excerpts)
     verdict, reason = _verdict(score, titles, cfg)
     if verdict in (DriftVerdict.EQUIVALENT, DriftVerdict.MINOR) and quote_a is not None and quote_a != quote_b:
         verdict, reason = DriftVerdict.MAJOR, "the expected quote is in one copy only"

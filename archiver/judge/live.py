@@ -1,28 +1,9 @@
 """Live verdicts that do not lie: what a fetch of a cited URL says about the page today.
 
-The two failures that hurt users of link checkers most are opposite lies: calling a page dead
-when a bot wall stopped us (InternetArchiveBot's biggest complaint), and calling a page alive
-when the site answers 200 with "page not found" (7% of servers do; field-notes.md). So the rules
-run in this order, each only when the ones before did not decide:
-
-1. no response: `invalid_url` (malformed URL, or one the address guard refuses: a citation of a
-   private address is not a public source) or `unreachable` (DNS, connect, TLS, timeouts,
-   redirect loops);
-2. a bot wall, whatever the status: Cloudflare's `cf-mitigated: challenge` header, challenge and
-   captcha titles ("Just a moment...", "Attention Required", "安全验证", ...), a redirect to a
-   login page; and 401/402/403/407/429/451 and LinkedIn's 999: `blocked`, never `gone`;
-3. 404/410 (and other 4xx, which no reader gets past): `gone`; 5xx: `server_error`;
-4. a 200 that is really "not found": `soft_404` for a redirect to the site root, a redirect to a
-   404-looking URL (/404, notfound, error pages), a not-found title in English or Chinese, a
-   short page whose text says so, or a random URL in the same directory (`probe_url`) that
-   answers 200 with the same text or ends on the same page (Bar-Yossef et al. 2004);
-5. `redirected` when the final URL names another resource by `urls.comparable` (which ignores
-   scheme, host case, default port, trailing slash, fragment, escapes), with one more allowance:
-   a leading `www.` added or dropped is the same site's canonical host, not another page;
-6. otherwise `ok`.
-
-Capture has no header field, so response headers (for `cf-mitigated`) are an optional argument:
-the final response's header pairs as the fetcher saw them.
+The two worst lies of link checkers are opposite: calling a page dead when a bot wall stopped us,
+and calling it alive when it answers 200 with "page not found". So the rules run in order, each
+only when the ones before did not decide: no response, bot wall (`blocked`, never `gone`), 4xx/5xx,
+soft 404, `redirected`, else `ok`. See docs/drift-thresholds.md.
 """
 
 from __future__ import annotations
@@ -35,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from archiver.content.fingerprint import Fingerprint, comparable_text
 from archiver.judge.drift import similarity
-from archiver.models import Capture, ErrorKind, LiveVerdict
+from archiver.judge.pagekind import KIND_NOUNS
+from archiver.models import Capture, ErrorKind, LiveVerdict, PageKind
 from archiver.urls import comparable
 
 PROBE_SAME_TEXT = 0.9  # a probe whose text is this alike is the same "not found" page
@@ -44,6 +26,8 @@ SHORT_PAGE = 3000  # characters of visible text under which a "not found" senten
 _BLOCKED_STATUS = frozenset({401, 402, 403, 407, 429, 451, 999})
 _GONE_STATUS = frozenset({404, 410})
 _INVALID_KINDS = frozenset({ErrorKind.INVALID_URL, ErrorKind.BLOCKED_ADDRESS})
+_WALLS = frozenset({PageKind.CHALLENGE, PageKind.LOGIN_WALL})
+_NOTICES = frozenset({PageKind.NOT_FOUND, PageKind.REMOVED})
 
 _CHALLENGE_TITLE = re.compile(
     r"just a moment|attention required|checking your browser|please wait while we verify|verify you are (a )?human|"
@@ -159,6 +143,8 @@ def _probe_says(capture: Capture, fp: Fingerprint | None, probe: tuple[Capture, 
     probe_capture, probe_fp = probe
     if probe_capture.status is None or not 200 <= probe_capture.status < 300:
         return None  # the server does say "not found" (or fails) for a made-up URL
+    if probe_capture.page_kind in _WALLS:
+        return None  # a made-up URL answered by a wall proves nothing about the cited page
     final, probe_final = capture.final_url or capture.url, probe_capture.final_url or probe_capture.url
     if capture.redirects and probe_capture.redirects and same_page(final, probe_final):
         return f"a made-up URL in the same directory ends on the same page ({final})"
@@ -181,6 +167,37 @@ def _failure(capture: Capture) -> LiveJudgement:
     return LiveJudgement(LiveVerdict.UNREACHABLE, f"{error.kind.value}: {error.message}")
 
 
+def _kind_words(capture: Capture) -> str:
+    noun = KIND_NOUNS[capture.page_kind] if capture.page_kind is not None else "a page"
+    return noun + (f" ({capture.page_evidence[0]})" if capture.page_evidence else "")
+
+
+def _by_kind(capture: Capture, status: int) -> LiveJudgement | None:
+    """What the page's kind alone decides: a wall is a refusal, a notice is not-found, whatever the status."""
+    kind = capture.page_kind
+    if kind in _WALLS:
+        return LiveJudgement(
+            LiveVerdict.BLOCKED, f"HTTP {status} with {_kind_words(capture)}; this is not proof that the page is gone"
+        )
+    if kind in _NOTICES and status not in _GONE_STATUS:
+        return LiveJudgement(LiveVerdict.SOFT_404, f"HTTP {status}, and the page is {_kind_words(capture)}")
+    return None
+
+
+def _unreadable(capture: Capture, status: int) -> LiveJudgement | None:
+    """A 2xx page with nothing we can read: an error page, an app shell, an empty page."""
+    kind = capture.page_kind
+    if kind is PageKind.ERROR_PAGE:
+        return LiveJudgement(LiveVerdict.SERVER_ERROR, f"HTTP {status} with {_kind_words(capture)}")
+    if kind in (PageKind.APP_SHELL, PageKind.EMPTY):
+        return LiveJudgement(
+            LiveVerdict.BLOCKED,
+            f"HTTP {status} with {_kind_words(capture)}: its text cannot be read; "
+            "this is not proof that the page is gone",
+        )
+    return None
+
+
 def judge_live(
     capture: Capture,
     fp: Fingerprint | None,
@@ -196,6 +213,8 @@ def judge_live(
     status = capture.status
     if status is None:
         return _failure(capture)
+    if judged := _by_kind(capture, status):
+        return judged
     if reason := _challenge(capture, fp, headers):
         return LiveJudgement(LiveVerdict.BLOCKED, reason)
     if status in _BLOCKED_STATUS:
@@ -205,13 +224,19 @@ def judge_live(
     if status == 408:
         return LiveJudgement(LiveVerdict.UNREACHABLE, "HTTP 408: the server timed out the request")
     if 400 <= status < 500:
-        return LiveJudgement(LiveVerdict.GONE, f"HTTP {status}: the page cannot be had")
+        # Only 404/410 or a not-found page make a page gone; a 400, 405 or 412 alone is a refusal.
+        return LiveJudgement(
+            LiveVerdict.BLOCKED,
+            f"HTTP {status}: the site refused this request; this is not proof that the page is gone",
+        )
     if status >= 500:
         return LiveJudgement(LiveVerdict.SERVER_ERROR, f"HTTP {status}")
     if 300 <= status < 400 or status < 200:
         return LiveJudgement(LiveVerdict.UNREACHABLE, f"the fetch ended on HTTP {status} without a page")
     if reason := _soft_404(capture, fp, probe):
         return LiveJudgement(LiveVerdict.SOFT_404, reason)
+    if judged := _unreadable(capture, status):
+        return judged
     final = capture.final_url or capture.url
     if not same_page(capture.url, final):
         return LiveJudgement(LiveVerdict.REDIRECTED, f"now at {final}")

@@ -1,26 +1,10 @@
 """The fetcher: one URL in, every hop as sent and received out, never an exception per URL.
 
-Built on httpx (streaming, per-phase timeouts, a shared connection pool); the measured gaps of
-httpx 0.28 are closed here rather than worked around by callers (reliability.md §0):
-
-- Redirects are followed by hand so every hop becomes an `Exchange` (request headers as sent,
-  response headers as received, body) and every hop's target is validated by `parse_url` and,
-  at connect time, by the address guard (`archiver.net.guard`).
-- Bodies are read with `aiter_raw()`: de-chunked but still content-encoded, which is what the
-  WARC payload digest covers; httpx's own decoding is unbounded (a 421-byte brotli body became
-  256 MiB), so decoding happens elsewhere, bounded.
-- httpx's read timeout is per chunk, so a drip-fed body never trips it: each request runs under
-  `asyncio.timeout` with what is left of the fetch's total deadline (waits for politeness and
-  retries do not count against it). What arrived before the deadline is kept, marked
-  `Truncation.TIME`.
-- One shared `AsyncClient` per `Fetcher`: connection reuse matters more than anything else for
-  throughput. Cookies are not kept (each fetch is a fresh, reproducible visitor), and proxies
-  from the environment are ignored unless `trust_env` is set, because a proxy resolves names
-  itself and so sidesteps the guard.
-
-Concurrency is enforced inside: a global semaphore (`concurrency`) and a per-host limiter
-(`host_concurrency`, `host_interval`, Retry-After deferral), so callers may simply
-`asyncio.gather` many `fetch()` calls.
+Built on httpx (streaming, per-phase timeouts, a shared pool); its measured gaps are closed here,
+not by callers: redirects followed by hand so every hop is an `Exchange` checked by the address
+guard, raw bodies (what the WARC digest covers; decoding happens elsewhere, bounded), a total
+deadline per fetch, no cookies, no environment proxies. Concurrency and per-host limits are
+enforced inside, so callers may `asyncio.gather` many `fetch()` calls. See docs/politeness.md.
 """
 
 from __future__ import annotations
@@ -41,9 +25,10 @@ from httpx._utils import get_environment_proxies  # private, but httpx is pinned
 
 from archiver.clock import Clock, utc_now
 from archiver.config import FetchConfig
+from archiver.content.body import Body
 from archiver.errors import FetchFailure, InvalidURLError, quoted
 from archiver.models import ErrorKind, Failure, Truncation
-from archiver.net.exchange import Attempt, Body, Exchange, FetchOutcome
+from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.net.guard import AddressGuard, GuardedBackend, HostPools, Resolver, guarded_transport, system_resolver
 from archiver.net.politeness import (
     HostLimiter,

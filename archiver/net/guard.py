@@ -1,31 +1,12 @@
 """Where connections are opened: the address guard, and the per-origin pools that use it.
 
-The guard never lets a fetch reach loopback, private, link-local or reserved addresses.
-
-Why at connect time, on the resolved IP: a blocklist of host strings cannot win. glibc resolves
-`2130706433`, `0x7f.1` and `127.1` to 127.0.0.1, IPv6 has mapped forms (`::ffff:127.0.0.1`),
-a public page can redirect to `http://127.0.0.1/`, and a DNS name can answer with a public
-address to a check and a private one to the connect that follows (DNS rebinding). So the guard
-sits where httpcore opens TCP connections: `GuardedBackend` wraps httpcore's AnyIO backend,
-resolves the host itself, refuses the connection if *any* address is not public (judged by
-`archiver.urls.is_public_address`, which unmaps `::ffff:` forms and rejects CGNAT), and then
-connects to the validated IP, so no second lookup can swap it. TLS SNI and the Host header still
-carry the host name (httpcore passes them separately). This runs on every new connection, so
-every redirect hop and every retry is checked; reliability.md §0.5 measured that it blocks all
-forms tested.
-
-With an explicit proxy, the proxy resolves names itself, so only literal IP hosts can be judged
-(`AddressGuard.check_literal`, which the fetcher calls before every request, redirects included).
-`parse_url` has already rewritten every numeric host form to dotted IPv4 (`urls.ipv4_of_host`),
-and `is_public_address` judges IPv6 forms that embed IPv4 (NAT64, compatible, translated, 6to4)
-as that IPv4, so no such form is handed to a proxy or reaches a connect attempt.
-
-`HostPools` is the transport the fetcher uses: one small guarded pool per origin (httpcore's
-single pool scans all its connections on every request, which dominated the CPU profile).
-
-The guard raises `BlockedAddressError` (and a `FetchFailure` of kind DNS when a name does not
-resolve) before any byte is sent; both pass through httpx untouched because they are not
-httpcore exceptions.
+The guard never lets a fetch reach loopback, private, link-local or reserved addresses. It judges
+the resolved IP at connect time, not host strings, because numeric forms, mapped IPv6, redirects
+and DNS rebinding defeat any blocklist; then it connects to the validated IP. `HostPools` gives the
+httpx path one small guarded pool per origin. See docs/politeness.md. Before the guard, `parse_url`
+rewrites every numeric host form to dotted IPv4 and `is_public_address` judges IPv6 forms that
+embed IPv4 (NAT64, compatible, translated, 6to4) as that IPv4, so with `[fetch] proxy` too no such
+form reaches the proxy or a connect attempt.
 """
 
 from __future__ import annotations
@@ -42,7 +23,7 @@ import httpcore
 import httpx
 
 from archiver.errors import BlockedAddressError, FetchFailure
-from archiver.models import ErrorKind
+from archiver.models import ErrorKind, Problem
 from archiver.urls import ParsedURL, embedded_ipv4, is_public_address
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -128,8 +109,11 @@ class AddressGuard:
             except socket.gaierror as exc:
                 raise FetchFailure(
                     ErrorKind.DNS,
-                    f"could not resolve host {host!r} ({exc.strerror or exc}); "
-                    "check the host name for typos, or whether the site still exists",
+                    Problem(
+                        f"host {host!r}",
+                        f"could not be resolved ({exc.strerror or exc})",
+                        "check the host name for typos, or whether the site still exists",
+                    ),
                 ) from exc
             if not addresses:
                 raise FetchFailure(ErrorKind.DNS, f"host {host!r} resolves to no address; check the host name")

@@ -1,17 +1,9 @@
 """Politeness: when to retry, how long to wait, and how hard one host may be asked.
 
-Everything here is pure or takes its clock and sleep as arguments, so the rules are tested
-without a network and without real waiting (lychee's `retry.rs` and `ratelimit/host` are the
-model). The fetcher asks three questions:
-
-- `retryable_status` / `retryable_error`: is this answer worth another try? Timeouts, 408, 429
-  and 5xx are (the server or the path may recover); other 4xx, DNS failures, refused
-  connections, TLS errors and blocked addresses are not (asking again gets the same answer,
-  and hammering a host that refuses us is rude).
-- `retry_delay`: how long to wait before the next try. A server's `Retry-After` (seconds or an
-  HTTP-date) wins, capped so an absurd value cannot stall a run; otherwise exponential backoff.
-- `HostLimiter`: at most `concurrency` requests in flight per host and `interval` seconds between
-  two request starts on one host; a 429 defers the whole host, not just the one URL.
+Pure, or given its clock and sleep, so the rules are tested without a network or real waiting
+(lychee's `retry.rs` and `ratelimit/host` are the model): `retryable_status` / `retryable_error`,
+`retry_delay` (a capped Retry-After, else exponential backoff) and `HostLimiter` (per-host
+concurrency and interval; a 429 defers the whole host). See docs/politeness.md.
 """
 
 from __future__ import annotations

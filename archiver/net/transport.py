@@ -1,31 +1,10 @@
 """A lean HTTP/1.1 transport on asyncio streams, behind httpx's transport interface.
 
-Why not httpcore: on loopback the capture engine spent over half its time in httpx's transport
-stack, not on the wire: httpcore's pool re-scans its connections and polls each socket
-(`has_expired` -> anyio `extra_attributes`, which calls `getpeername` every time) on every
-request, and each read passes through anyio's cancel scopes (measured with cProfile on
-bench/capture.py; reliability.md §0.7 found httpx 20–25x slower than aiohttp on loopback). This
-transport does the same job with plain asyncio streams: per-origin idle lists, one readline per
-header line, and bodies handed over exactly as they arrive de-framed (de-chunked, still
-content-encoded), which is all the fetcher asks of `aiter_raw()`.
-
-It stays an `httpx.AsyncBaseTransport`, so the `Fetcher`, redirects, cookies-off, event hooks
-and the archive modules' API calls are unchanged, and `Fetcher(..., transport="httpx")` goes
-back to httpcore. What it keeps from the httpx path, because the tests pin it:
-
-- Every new connection is opened through the address guard: the host is resolved once, every
-  address judged (`AddressGuard.resolve`), and the socket connected to a validated IP, so a
-  redirect hop or DNS rebinding cannot reach a private address. TLS still verifies the host name.
-- Failures on the wire are httpx's exception types (ConnectError with the OS or TLS error as its
-  cause, ConnectTimeout, ReadTimeout, RemoteProtocolError), so `describe_failure` reads them as
-  before; the address guard's own refusals (BlockedAddressError, FetchFailure of kind DNS) pass
-  through as they are, and every caller catches them beside httpx's.
-- The connect and read timeouts come from the request's `timeout` extension (per read, as in
-  httpx); the fetcher's total deadline is an `asyncio.timeout` around all of it.
-- A kept-alive connection the server closed while idle is detected before use; a request on a
-  reused connection that gets no answer at all is sent once more on a fresh one.
-
-Proxies are not handled here: the fetcher uses httpx's guarded pools whenever a proxy is set.
+Not httpcore, because on loopback the capture engine spent over half its time in httpx's transport
+stack rather than on the wire (cProfile on bench/capture.py). It stays an `httpx.AsyncBaseTransport`
+(`Fetcher(..., transport="httpx")` goes back to httpcore) and keeps what the tests pin: every
+connection through the address guard, httpx's exception types, per-read timeouts, stale keep-alive
+detection. Proxies are not handled here. See docs/politeness.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """The archived copy of a watched source: retrieved once, kept in the index, reused every night.
 
-A nightly run must not download a source's Perma or Wayback copy every night: the copy does not
-change, archives rate-limit, and Perma without a key answers slowly. So the memento an archive
-gave us is recorded in the index's `mementos` table (with its capture, or its file in
-`mirrors/`), and `kept_memento` reads the newest one back. Only a memento that settled the
-question is kept (`KEPT_VERDICTS`: the archive answered with content, with the wrong URL, with
-metadata only, or with "not found"); an archive that could not answer (unavailable, pending) is
-asked again the next night. `KeptCopies` is the nightly pass's side of it: among a source's
-references it picks the best copy, retrieving each reference at most once per archive folder even
-when two sources cite the same one.
+The copy does not change, archives rate-limit and Perma without a key is slow, so a memento that
+settled the question (`KEPT_VERDICTS`) is kept in the `mementos` table and read back by
+`kept_memento`; an archive that could not answer is asked again the next night. `KeptCopies`
+retrieves each reference at most once per archive folder. See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -18,9 +13,10 @@ from collections.abc import Sequence
 
 from archiver.archives.protocol import Archives
 from archiver.jsonform import memento_from_dict
+from archiver.judge.archive import with_verdict_for
 from archiver.models import ArchiveRef, ArchiveVerdict, Capture, Memento
-from archiver.pipeline.mirror import with_verdict_for
 from archiver.store.index import Index
+from archiver.urls import TRACKING_PARAMS
 
 # Mementos worth keeping: the archive answered for good. Others (unavailable, pending) are asked again.
 KEPT_VERDICTS = frozenset(
@@ -29,10 +25,11 @@ KEPT_VERDICTS = frozenset(
 
 
 def whole_page(capture: Capture | None) -> bool:
-    """A capture with a 2xx page stored whole: something to compare text with."""
+    """A capture with a 2xx page stored whole, and a page of content: something to compare text with."""
     return (
         capture is not None
         and capture.ok
+        and capture.is_content
         and capture.status is not None
         and 200 <= capture.status < 300
         and capture.payload_sha256 is not None
@@ -52,9 +49,10 @@ def kept_memento(index: Index, ref: ArchiveRef) -> Memento | None:
 class KeptCopies:
     """The archived copies of watched sources, each retrieved once and then read from the index."""
 
-    def __init__(self, index: Index, archives: Archives) -> None:
+    def __init__(self, index: Index, archives: Archives, tracking: tuple[str, ...] = TRACKING_PARAMS) -> None:
         self.index = index
         self.archives = archives
+        self.tracking = tracking
         self._lock = asyncio.Lock()  # one retrieval per reference, even if two sources share it
 
     async def best(self, refs: Sequence[ArchiveRef], cited_url: str) -> Memento | None:
@@ -70,8 +68,8 @@ class KeptCopies:
             async with self._lock:
                 memento = kept_memento(self.index, ref)
                 if memento is None:
-                    memento = with_verdict_for(await self.archives.mirror(ref), cited_url)
+                    memento = with_verdict_for(await self.archives.mirror(ref), cited_url, self.tracking)
                     self.index.add_memento(memento)
-            found.append(with_verdict_for(memento, cited_url))
+            found.append(with_verdict_for(memento, cited_url, self.tracking))
         with_content = [m for m in found if m.verdict is ArchiveVerdict.OK and whole_page(m.capture)]
         return (with_content or [m for m in found if m.verdict is ArchiveVerdict.OK] or found)[0]

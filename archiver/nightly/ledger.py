@@ -1,16 +1,9 @@
 """Our own ledger of runs: what really ran, for which night, and how it ended.
 
-APScheduler's job store knows when the next fire is due, not whether the last one was done
-(reliability.md 0.6: `next_run_time` moves on at submit, so a crash mid-run leaves no trace).
-This ledger, a plain sqlite3 file beside the job store (`<archive_dir>/ledger.sqlite3`), has one
-row per attempt: the logical date (the cron fire time the run stands for), a run id derived only
-from that date (so a catch-up resumes the same run), started_at, finished_at and an outcome. The
-scheduler asks it at start which night still needs running; `archiver status` reads it; a
-manual `archiver run` may record itself here with kind `manual`.
-
-sqlite3 from the standard library rather than SQLAlchemy: two small tables, one connection per
-call (the scheduler's worker threads and the main thread both write), nothing to map. The clock
-is injected so tests stamp rows deterministically.
+APScheduler's job store knows when the next fire is due, not whether the last one was done, so
+`ledger.sqlite3` keeps one row per attempt (logical date, a run id derived from it, start, end,
+outcome). Stdlib sqlite3 rather than SQLAlchemy: two small tables, nothing to map. The clock is
+injected. See docs/nightly.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,10 @@
 """Link state over nights: when a watched source is `failing`, when it is `gone`, when it came back.
 
-One failed night is a warning, not a verdict. InternetArchiveBot declares a link dead only after
-three dead checks at least three days apart (field-notes.md), because servers have bad nights and
-a single outage must not turn a citation red. This module is that rule as a pure state machine:
-`advance(state, verdict, at, cfg)` takes yesterday's `LinkState` and tonight's live verdict and
-returns the new state and, when something is news, one `LinkEvent`. The caller (the nightly pass)
-stores the state in the index and hands the events to the report and to notifications; nothing
-here reads a clock or a file, so tests replay weeks of nights with plain datetimes.
-
-How a verdict counts (`observation_of`):
-
-- success: `ok`, `redirected` (the page answers; where it ends up is the drift check's business).
-- failure: `gone`, `soft_404`, `server_error`, `unreachable`.
-- inconclusive: `blocked` (401/403/429, bot walls) says nothing about the link, only about us;
-  InternetArchiveBot's worst false positives came from counting it. It neither adds a failure nor
-  resets the streak: the state is held, only `last_checked_at` and `last_verdict` move. The same
-  holds for `invalid_url`, which cannot change from night to night: the citation check fails it
-  on its own, and it is not link rot.
-
-When a link is `gone`: at least `dead_after_failures` failures, counted once per UTC calendar day
-(three runs in one evening are one bad night, not three), with at least `dead_after_days` days
-between the first and the latest failure, and no success in between. A success after `failing`
-or `gone` resets the streak and reports `recovered`, once.
+One failed night is a warning, not a verdict: like InternetArchiveBot, a link is `gone` only after
+repeated failures on separate days with no success between. A pure state machine: `advance` takes
+yesterday's `LinkState` and tonight's verdict and returns the new state and any `LinkEvent`;
+`blocked` and `invalid_url` hold the state, because they say nothing about link rot.
+See docs/nightly.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Telling people what a nightly run found: a JSON POST to each webhook, and/or one plain e-mail.
 
-The caller (the nightly pass) hands over a `RunNews`: the run, and one `NewsItem` per source with
-news (new drift, newly failing, gone, recovered). Rendering is pure (`news_payload`,
-`news_message`), delivery is at the edge (`notify`), and every delivery ends in a `Delivery`
-record, never an exception: a webhook that is down must not turn a finished run into a failed
-one, and the report can say which channel failed and why.
-
-Webhooks go through httpx (the project's HTTP client; a client can be passed in), with a bounded
-number of retries on transport errors, 408, 429 and 5xx, waiting as `politeness.retry_delay` says
-(exponential backoff, a server's Retry-After honoured but capped); the sleep is injectable so
-tests do not wait. Redirects are not followed: a POST that is redirected is a misconfigured URL.
-Webhook URLs come from the operator's config, so the public-address guard of `fetch` does not
-apply (an intranet relay is the common case). E-mail uses the standard library's smtplib: one
-message to all recipients, STARTTLS when configured, the password only from
-ARCHIVER_SMTP_PASSWORD in the environment.
+Rendering is pure (`news_payload`, `news_message`), delivery is at the edge (`notify`), and every
+delivery ends in a `Delivery` record, never an exception: a webhook that is down must not fail a
+finished run. Webhooks retry as `net/politeness.retry_delay` says, without following redirects;
+e-mail uses smtplib, the password only from ARCHIVER_SMTP_PASSWORD. See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -22,79 +12,25 @@ import os
 import smtplib
 import ssl
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
-
-import httpx
 
 from archiver.clock import utc_now
 from archiver.config import NotifyConfig
 from archiver.models import SCHEMA_VERSION
+from archiver.net.http import Client, HTTPError, plain_client
 from archiver.net.politeness import RetryPolicy, retry_delay, retryable_status
+from archiver.nightly.news import NEWS_HEADINGS, NEWS_ORDER, RunNews
 
 PASSWORD_ENV = "ARCHIVER_SMTP_PASSWORD"
 WEBHOOK_RETRIES = 3
 TIMEOUT = 10.0
 DEFAULT_POLICY = RetryPolicy(retries=WEBHOOK_RETRIES, backoff_base=1.0, backoff_max=30.0, retry_after_max=60.0)
-
-
-class NewsEvent(StrEnum):
-    """What makes a run worth telling about (JSON contract: never rename)."""
-
-    NEW_DRIFT = "new_drift"
-    NEWLY_FAILING = "newly_failing"
-    GONE = "gone"
-    RECOVERED = "recovered"
-
-
-# Most serious first: the order of sections in the e-mail and of counts in its subject.
-_ORDER = (NewsEvent.GONE, NewsEvent.NEWLY_FAILING, NewsEvent.NEW_DRIFT, NewsEvent.RECOVERED)
-_HEADINGS = {
-    NewsEvent.GONE: "Gone (declared dead after repeated failures)",
-    NewsEvent.NEWLY_FAILING: "Newly failing (a warning; not yet declared dead)",
-    NewsEvent.NEW_DRIFT: "Changed since the last run",
-    NewsEvent.RECOVERED: "Recovered",
-}
-
-
-@dataclass(frozen=True)
-class NewsItem:
-    """One source with news: its URL, what happened, and a line of detail (verdict, similarity...)."""
-
-    url: str
-    event: NewsEvent
-    detail: str = ""
-    label: str = ""  # the watch list's label for the source, if any
-
-
-@dataclass(frozen=True)
-class RunNews:
-    """What a run found that people should hear about; built by the nightly pass."""
-
-    run_id: str
-    started_at: datetime
-    finished_at: datetime
-    items: tuple[NewsItem, ...]
-    report_paths: tuple[Path, ...] = ()
-    title: str = ""  # e.g. "catch-up run for 2025-04-26 03:00 UTC"
-    totals: Mapping[str, int] = field(default_factory=dict)  # e.g. {"checked": 120, "pass": 117}
-
-    @property
-    def counts(self) -> dict[NewsEvent, int]:
-        """Items per event, most serious first, events without items left out."""
-        counted = Counter(item.event for item in self.items)
-        return {event: counted[event] for event in _ORDER if counted[event]}
-
-    @property
-    def has_news(self) -> bool:
-        return bool(self.items)
 
 
 class Channel(StrEnum):
@@ -147,11 +83,11 @@ def news_message(news: RunNews, cfg: NotifyConfig) -> EmailMessage:
     ]
     if news.totals:
         lines.append("Totals: " + ", ".join(f"{key} {value}" for key, value in news.totals.items()) + ".")
-    for event in _ORDER:
+    for event in NEWS_ORDER:
         items = [item for item in news.items if item.event is event]
         if not items:
             continue
-        lines += ["", f"{_HEADINGS[event]}: {len(items)}"]
+        lines += ["", f"{NEWS_HEADINGS[event]}: {len(items)}"]
         for item in items:
             name = f"{item.label}: {item.url}" if item.label else item.url
             lines.append(f"  - {name}")
@@ -170,7 +106,7 @@ def news_message(news: RunNews, cfg: NotifyConfig) -> EmailMessage:
 
 
 def post_webhook(
-    client: httpx.Client,
+    client: Client,
     url: str,
     payload: Mapping[str, Any],
     *,
@@ -184,7 +120,7 @@ def post_webhook(
         retry_after = None
         try:
             response = client.post(url, json=payload)
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             retryable = True
         else:
@@ -230,7 +166,7 @@ def notify(
     news: RunNews,
     cfg: NotifyConfig,
     *,
-    client: httpx.Client | None = None,
+    client: Client | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
     sleep: Callable[[float], None] = time.sleep,
     env: Mapping[str, str] = os.environ,
@@ -244,7 +180,7 @@ def notify(
     if cfg.webhooks:
         payload = news_payload(news)
         own = client is None
-        http = client or httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False)
+        http = client or plain_client(timeout)
         try:
             deliveries += [post_webhook(http, url, payload, policy=policy, sleep=sleep) for url in cfg.webhooks]
         finally:

@@ -1,21 +1,10 @@
 """What a nightly run reports: its summary for the terminal, and `reports/<run-id>.{json,html,md}`.
 
-A person reads a nightly report for its news: what changed, failed, died or came back. Most
-nights most sources have none, and a report that repeats every source in full grew the archive by
-~4.3 KB per watched URL per night (bench/nightly.py), more than the captures themselves. So:
-
-- the JSON (for tools) keeps every result whole, as DESIGN.md's contract says, but is written
-  without indentation;
-- the HTML and Markdown (for people) show in full only the sources with news or with a verdict
-  that differs from their previous result; the quiet ones (same verdicts and link condition as the
-  night before, no event; `sourceresult.is_quiet`) are folded into one table of URL, overall
-  verdict and link state. A
-  persistent warning or failure is therefore shown in full on the night it began and folded
-  after, still counted by verdict in the line the table sits under, so it is never hidden; a
-  reader who wants its reasons finds them in the JSON or in the report of the night it began.
-
-The reports are rendered by archiver.report (formatters only format); this module decides what
-is quiet, words the link states and writes the files atomically.
+A person reads a nightly report for its news, and reports repeating every source in full grew the
+archive more than the captures did. So the JSON keeps every result but without indentation, and
+the HTML and Markdown fold quiet sources into one short table. The formatters (`archiver.report`)
+render; this module decides what is quiet, words link states and writes the files atomically.
+See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -31,7 +20,8 @@ from pathlib import Path
 from archiver.config import Config
 from archiver.models import Overall, Report
 from archiver.nightly.linkstate import LinkCondition
-from archiver.nightly.notify import Delivery, NewsItem
+from archiver.nightly.news import NewsItem
+from archiver.nightly.notify import Delivery
 from archiver.nightly.source_result import SourceResult
 from archiver.report import QuietSources, render
 

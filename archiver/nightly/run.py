@@ -1,19 +1,10 @@
 """Use case `run`: one pass over the watch list, as the scheduler or `archiver run` starts it.
 
-The pass checks every watched source (sourcecheck.py: capture, judge, link state, comparisons),
-records each result and the source's new link state in one transaction as it finishes, then
-writes the run's reports (runreport.py: compact JSON, HTML and Markdown with quiet sources
-folded), notifies (notify.py) and records the run's end. `archive_status` is the read-only view
-of the same tables that `archiver status` prints.
-
-Why it is built this way:
-
-- The archived copy is retrieved once and kept (keptcopy.py); nightly cost is the live fetch.
-- Results are recorded as each source finishes, so a run stopped by SIGTERM (the scheduler sets
-  `run.stop`, checked between sources) or killed resumes under the same run id without capturing
-  any URL twice; the report of a resumed run is rebuilt from what was recorded.
-- The scheduler holds the run lock while it calls `scheduled_run`; `run_once` (`archiver run`)
-  takes it itself, so a manual run and a scheduled one never overlap.
+Checks every watched source (`nightly/source_check`), records each result with its new link state
+in one transaction as it finishes (so a stopped or killed run resumes under the same run id without
+capturing twice), then writes the reports, notifies and records the run's end. The run lock keeps
+a manual and a scheduled run apart. `archive_status` is what `archiver status` prints.
+See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -23,19 +14,20 @@ import contextlib
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import httpx
 
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import RunInterrupted
 from archiver.models import ArchivePaths
+from archiver.net.http import Client
 from archiver.nightly.ledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun
 from archiver.nightly.linkstate import LinkCondition
-from archiver.nightly.notify import RunNews, notify
+from archiver.nightly.news import RunNews
+from archiver.nightly.notify import notify
 from archiver.nightly.reports import RunSummary, quiet_sources, run_report, write_reports
 from archiver.nightly.schedule import ScheduleStatus, schedule_status
 from archiver.nightly.source_check import SourceChecker
@@ -50,7 +42,12 @@ STOP_POLL_SECONDS = 0.2  # how often a running check looks at the stop flag
 
 
 async def _check_all(
-    config: Config, run: ScheduledRun, clock: Clock, new_id: IdFactory, rng: random.Random
+    config: Config,
+    run: ScheduledRun,
+    clock: Clock,
+    new_id: IdFactory,
+    rng: random.Random,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[SourceResult], int]:
     """Check every source not yet done in this run; raises RunInterrupted when told to stop."""
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine:
@@ -86,6 +83,8 @@ async def _check_all(
                     outcome, state, baseline_id = task.result()
                     watch.record(run.run_id, outcome, state, baseline_id)
                     fresh[entry.key] = outcome
+                    if progress is not None:
+                        progress(entry.url)
 
             # A TaskGroup, not gather: an unexpected error in one worker cancels the others before
             # the engine closes the archive under them.
@@ -110,11 +109,12 @@ def run_pass(
     clock: Clock = utc_now,
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
-    notify_client: httpx.Client | None = None,
+    notify_client: Client | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """One pass over the watch list for `run` (the caller holds the run lock)."""
+    """One pass over the watch list for `run` (the caller holds the run lock); `progress` gets each URL checked."""
     started_at = clock()
-    sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random()))
+    sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random(), progress))
     finished_at = clock()
     report = run_report(run.run_id, run.label, started_at, finished_at, sources, resumed)
     paths = write_reports(config, run.run_id, report, quiet_sources(sources))
@@ -177,7 +177,8 @@ def run_once(
     stop: threading.Event | None = None,
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
-    notify_client: httpx.Client | None = None,
+    notify_client: Client | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """`archiver run`: one pass now, under the run lock, recorded in the ledger as a manual run.
 
@@ -192,7 +193,9 @@ def run_once(
         ledger = Ledger(config.archive_dir / LEDGER_NAME, clock)
         entry = ledger.begin(now, RunKind.MANUAL, label, run_id=run_id)
         try:
-            summary = run_pass(config, run, clock=clock, new_id=new_id, rng=rng, notify_client=notify_client)
+            summary = run_pass(
+                config, run, clock=clock, new_id=new_id, rng=rng, notify_client=notify_client, progress=progress
+            )
         except RunInterrupted as exc:
             ledger.end(entry, RunOutcome.INTERRUPTED, str(exc))
             raise

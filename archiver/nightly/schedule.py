@@ -1,31 +1,10 @@
 """The nightly schedule: APScheduler 3.x for the clock, our own ledger for what really ran.
 
-APScheduler 3.11 gives a cron trigger, a persistent SQLAlchemy job store, coalescing and
-`max_instances`; version 4 is still pre-release. Its store alone cannot tell whether a night was
-done (reliability.md 0.6): `next_run_time` moves on when a run is *submitted*, so a crash mid-run
-loses that night, and a run missed while the machine was off is dropped once it is later than
-`misfire_grace_time`. So:
-
-- One job, id `nightly-check`, re-added at every start with `replace_existing=True` (never two),
-  `coalesce=True`, `max_instances=1`, `misfire_grace_time` from config. It names its function by
-  text (`archiver.nightly.schedule:scheduled_job`) and carries only strings, so the stored job always
-  unpickles; the configuration and the pass itself are found in a process-local registry that
-  the scheduler fills at start.
-- A ledger (runledger.py, `ledger.sqlite3`) records every run: the logical date (the cron fire
-  time it stands for), started_at, finished_at, outcome. At start, before the scheduler may fire,
-  `catch_up_due` asks: did the most recent fire time before now end in a finished run? If the
-  store expected a run it never submitted (machine off), the ledger shows a run begun and never
-  ended (crash, SIGTERM), or the schedule was on and nothing was recorded (lost in shutdown,
-  apscheduler#985), that date runs once now, labelled "catch-up run for <date>", with the same
-  run id, so the pass can resume rather than start over.
-- Every run holds the archive's run lock (runlock.py) and checks the ledger under it, so a
-  catch-up and a scheduled fire for one date, or a manual `archiver run`, never overlap or
-  repeat. A second scheduler on one archive fails fast on the scheduler lock.
-- A fire skipped because the previous run is still going (EVENT_JOB_MAX_INSTANCES) is written to
-  the ledger as `skipped`; a fire APScheduler drops as missed while running (a suspended laptop)
-  is queued as a catch-up.
-- The cron trigger fires a fixed-hour schedule once on the day clocks fall back: APScheduler
-  3.11.3 fires `30 2 * * *` at both 02:30s (measured), which cron does not.
+APScheduler 3.11 gives a cron trigger, a persistent job store and coalescing (4 is pre-release),
+but its store cannot tell whether a night was done. So one job (`nightly-check`) names its
+function by text, and at start `catch_up_due` asks the ledger (`nightly/ledger`) whether the last
+due night finished; if not, it runs once now under the same run id. Every run holds the run lock
+(`store/locks`). See docs/nightly.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """What one nightly run found for one watched source, and the compact document it is stored as.
 
-A `SourceResult` is the check result of a source plus what only the nightly pass knows: its link
-state, the comparisons with our first and previous captures, its news, and whether it is quiet
-(the same verdicts and link condition as its previous result, and no news), which is what lets a
-quiet night's report fold it away.
-
-The index keeps each result as a row (`watch_results`, see watchlist.py): the verdicts are
-columns, the rest is the document built here. It is compact on purpose: an unchanged page adds a
-revisit record to the WARCs and this row to the index every night, and both must stay small
-(bench/nightly.py measures the growth per URL). So the document leaves out every comparison field
-that holds its default, is written as JSON without spaces, and is deflated with a preset
-dictionary of the keys and sentences results repeat (`RESULT_DICTIONARY_1`; ~300 bytes become
-~40). zlib, not a columnar or binary format: the documents are small, varied and read rarely (on
-resume and to reuse last night's comparison), and zlib's preset dictionary is the one feature that
-makes small documents small.
+A `SourceResult` is a source's check result plus what only the nightly pass knows: link state,
+comparisons with our first and previous captures, news, and whether it is quiet. Each is stored as
+a `watch_results` row whose document is compact on purpose, because an unchanged page adds one
+every night: defaults left out, no spaces, deflated with a preset dictionary (zlib, the one
+feature that makes small documents small). See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -28,7 +19,7 @@ from archiver.errors import StoreError
 from archiver.jsonform import comparison_to_dict
 from archiver.models import CheckResult, Comparison, DriftVerdict
 from archiver.nightly.linkstate import LinkCondition, LinkEvent
-from archiver.nightly.notify import NewsItem
+from archiver.nightly.news import NewsItem
 
 # live, archive, drift and overall verdict and the link condition: what "the same as last night" compares.
 Verdicts = tuple[str | None, str, str, str, str]

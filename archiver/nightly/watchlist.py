@@ -1,22 +1,10 @@
 """The watch list and what each nightly run found, kept in the archive's index.
 
-Why in `index.sqlite3` and not a file of its own: a run's results point at captures (by id) and
-at kept mementos, and the link state of a source must change in the same transaction as the
-result that changed it, so a run killed between two sources resumes without advancing any state
-twice. The tables are the index's migration `0003_watch`:
-
-- `watch`: one row per resource, keyed by `urls.comparable(url)` so that adding
-  `HTTP://Example.com/a` after `http://example.com/a` is the same source (adding twice is
-  idempotent; a new archive ref or label is merged in). The row carries the link state
-  (linkstate.py, as JSON) and the id of our first good capture (the baseline).
-- `watch_runs`: one row per run id (a resumed run keeps its row), with its summary once finished.
-- `watch_results`: one row per source per run, written as soon as that source is checked; the
-  verdicts are columns (for `archiver status` counts and for telling a quiet source), the rest a
-  compact document (sourceresult.py) from which the run's report is rebuilt on resume. A night
-  that says what the night before said stores no copy of it: the row names the run that holds it.
-
-A rebuilt result reads its archived copy back with keptcopy.py's `kept_memento`; importing
-documents into the watch list is watchimport.py's.
+In `index.sqlite3`, not a file of its own, because results point at captures and kept mementos,
+and a source's link state must change in the same transaction as the result that changed it.
+Tables `watch` (keyed by `urls.comparable`), `watch_runs` and `watch_results` (a night that says
+what the night before said names that night's row instead of copying it). Importing documents
+is `nightly/watch_import`'s. See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -41,14 +29,13 @@ from archiver.models import (
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
     LiveVerdict,
     Overall,
     SourceSpan,
 )
 from archiver.nightly.archived_copy import kept_memento
 from archiver.nightly.linkstate import LinkCondition, LinkEvent, LinkState, state_from_dict, state_to_dict
-from archiver.nightly.notify import NewsEvent, NewsItem
+from archiver.nightly.news import NewsEvent, NewsItem
 from archiver.nightly.source_result import SourceResult, Verdicts, pack_doc, result_doc, unpack_doc
 from archiver.store.index import Index, writable
 from archiver.urls import comparable
@@ -106,10 +93,10 @@ class WatchList:
     # Index keeps its transaction and query helpers private; they are the one connection and lock
     # every writer of this file must share, so the watch tables use them rather than a second one.
     def _tx(self) -> Any:
-        return self.index._transaction()
+        return self.index.transaction()
 
     def _rows(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[Any]:
-        return self.index._query(sql, params, flush=flush)
+        return self.index.query(sql, params, flush=flush)
 
     def add(
         self,
@@ -290,7 +277,7 @@ class WatchList:
         ref = next((r for r in entry.archives if r.uri == doc.get("archive_ref")), None)
         if ref is not None:
             memento = kept_memento(self.index, ref)
-        drift = comparison_from_dict(doc.get("drift")) or Comparison(DriftVerdict.UNKNOWN, None, False, False)
+        drift = comparison_from_dict(doc.get("drift")) or Comparison.unknown()
         event = LinkEvent(row["event"]) if row["event"] else None
         result = CheckResult(
             citation=citation_of(entry),

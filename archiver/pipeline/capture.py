@@ -1,17 +1,10 @@
 """The capture engine: fetch a URL, fingerprint its payload, store it as WARC, index it.
 
-One `CaptureEngine` per command: it owns the shared HTTP client (through `Fetcher`), the WARC
-writer and the index, and takes its clock and ID generator as arguments so tests can compare whole
-outputs. The order of the steps is what makes a capture trustworthy:
-
-1. fetch (bodies spooled, hashed while streaming, never held whole in memory);
-2. fingerprint the final payload (bounded decompression, charset per WHATWG) — a text failure is
-   recorded in `text_error`, it never stops the payload from being archived;
-3. write the WARC records (flushed before we say "stored"), then queue the index row, which is
-   committed with others within `INDEX_FLUSH_SECONDS` (one transaction per capture was a fifth
-   of the run time). The WARC is the truth: a crash between 3a and 3b is repaired by recovery,
-   never the other way round. Small captures do steps 2–3 on the event loop (a thread hop
-   cost more than the work); big bodies go to a thread.
+One `CaptureEngine` per command owns the shared HTTP client, the WARC writer and the index, with
+an injected clock and ID generator. The order makes a capture trustworthy: fetch (streamed and
+hashed), fingerprint (a text failure never stops archiving), write the WARC, then queue the index
+row. The WARC is the truth: a crash between the last two is repaired by recovery.
+See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -23,13 +16,15 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import urljoin
 
 from archiver import __version__
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.content.fingerprint import Fingerprint, fingerprint
 from archiver.errors import ArchiverError, DiskFullError, StoreError
-from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop
+from archiver.judge.pagekind import PageClass, classify_fingerprint
+from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, PageKind
 from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
 from archiver.store.index import Index, writable
@@ -40,6 +35,8 @@ Progress = Callable[[Capture], None]
 
 # Bodies up to this size (all hops together) are fingerprinted and written on the event loop.
 INLINE_BYTES = 256 * 1024
+# Page redirects (meta refresh, script) followed for a live verdict, like a browser would.
+MAX_PAGE_REDIRECTS = 3
 # How long a stored capture's index row may wait to be committed with others.
 INDEX_FLUSH_SECONDS = 0.1
 
@@ -55,6 +52,7 @@ class CaptureResult:
     capture: Capture
     fingerprint: Fingerprint | None
     headers: tuple[tuple[str, str], ...] = ()
+    page: PageClass | None = None  # what the page is, with a meta-refresh or script redirect target
 
 
 def build_capture(
@@ -90,6 +88,7 @@ def build_capture(
     content_type = final.header("content-type")
     text_sha256 = title = encoding = text_error = None
     fp: Fingerprint | None = None
+    page: PageClass | None = None
     # A redirect we stopped at (cap reached) has no page text worth hashing.
     if final.status not in REDIRECT_STATUSES:
         fp = fingerprint(
@@ -98,8 +97,18 @@ def build_capture(
             content_encoding=final.header("content-encoding"),
             max_decoded_bytes=max_decoded_bytes,
             with_main_text=with_main_text,
+            with_markup=True,
         )
         text_sha256, title, encoding, text_error = fp.text_sha256, fp.title, fp.encoding, fp.error
+        page = classify_fingerprint(
+            fp,
+            status=final.status,
+            headers=final.response_headers,
+            url=final.url,
+            requested_url=outcome.requested,
+            content_type=content_type,
+        )
+        fp = dataclasses.replace(fp, markup=None)  # read once; a run keeps fingerprints, not pages
     capture = Capture(
         id=capture_id,
         url=outcome.requested,
@@ -119,8 +128,10 @@ def build_capture(
         encoding=encoding,
         text_error=text_error,
         elapsed_ms=outcome.elapsed_ms,
+        page_kind=None if page is None else page.kind,
+        page_evidence=() if page is None else page.evidence,
     )
-    return CaptureResult(capture, fp, final.response_headers)
+    return CaptureResult(capture, fp, final.response_headers, page)
 
 
 class CaptureEngine:
@@ -202,8 +213,35 @@ class CaptureEngine:
         """Capture one URL; a per-URL failure is returned in `Capture.error`, never raised."""
         return (await self.capture_detailed(url)).capture
 
-    async def capture_detailed(self, url: str, *, with_main_text: bool = False) -> CaptureResult:
-        """Capture one URL and keep its text fingerprint and final headers for the caller."""
+    async def capture_detailed(
+        self, url: str, *, with_main_text: bool = False, follow_page_redirects: bool = False
+    ) -> CaptureResult:
+        """Capture one URL and keep its text fingerprint and final headers for the caller.
+
+        With `follow_page_redirects`, a page that only redirects (a meta refresh, `location.href`)
+        is followed like an HTTP redirect, each page captured: the result is the last one, with the
+        URL asked for and every hop, so a live verdict judges where a browser would end up.
+        Archived copies never follow: a replayed page's script must not lead to the live web.
+        """
+        result = await self._capture_one(url, with_main_text)
+        seen = {url}
+        while follow_page_redirects and len(seen) <= MAX_PAGE_REDIRECTS:
+            page, first = result.page, result.capture
+            if page is None or page.redirect_to is None or page.kind is not PageKind.EMPTY or not first.status:
+                break
+            target = urljoin(first.final_url or url, page.redirect_to)
+            if target in seen or not 200 <= first.status < 300:
+                break
+            seen.add(target)
+            following = await self._capture_one(target, with_main_text)
+            hop = Hop(url=first.final_url or first.url, status=first.status, location=target)
+            chain = (*first.redirects, hop, *following.capture.redirects)
+            result = dataclasses.replace(
+                following, capture=dataclasses.replace(following.capture, url=first.url, redirects=chain)
+            )
+        return result
+
+    async def _capture_one(self, url: str, with_main_text: bool) -> CaptureResult:
         store, index = self._require_open()
         outcome = await self._fetcher.fetch(url)
         with outcome:

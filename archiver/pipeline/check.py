@@ -1,18 +1,9 @@
 """Use case `check`: verify every citation of one or more documents before publication.
 
-The steps, and why in this order:
-
-1. extract the links of every document (pure, per format);
-2. resolve the Perma / URI-M archive links (cheap, key-free where possible) so that pairing knows
-   which URL each one captured — pairing by content beats pairing by position;
-3. pair archive links with cited URLs;
-4. fetch each distinct live URL once (and a random sibling URL, the soft-404 probe) and each
-   distinct archive reference once, concurrently within the politeness limits of the Fetcher;
-5. judge each citation: live verdict, archive verdict (`mismatch` when the archive captured another
-   URL), drift between the archived text and the live text, whether the archived title appears in
-   the citing document, then the `[policy]` table turns it all into pass / warn / fail.
-
-Every capture goes into the archive as usual, so `archiver history URL` shows them later.
+Extract the links, resolve archive links (so pairing knows what each captured), pair them with
+cited URLs, fetch each distinct live URL and archive reference once within the politeness limits,
+then judge each citation (live, archive, drift, title) and let the `[policy]` table decide pass /
+warn / fail. Every capture goes into the archive as usual. See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -34,23 +25,25 @@ from archiver.errors import UsageError, shown
 from archiver.extract import ArchiveHosts, Link, document_text, extract_links, read_document
 from archiver.extract.document import MAX_DOCUMENT_BYTES
 from archiver.extract.pairing import candidate_refs, pair
-from archiver.judge.drift import TextSide, compare, quote_key
+from archiver.judge.archive import with_verdict_for
+from archiver.judge.drift import TextSide, compare
 from archiver.judge.live import judge_live, probe_url
 from archiver.judge.policy import judge
+from archiver.judge.title import DocumentText, title_in_text
 from archiver.models import (
     ArchiveRef,
     ArchiveVerdict,
     CheckResult,
     Citation,
     Comparison,
-    DriftVerdict,
+    ErrorKind,
     LiveVerdict,
     Memento,
     Report,
 )
 from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
 from archiver.pipeline.compare import text_of_capture
-from archiver.pipeline.mirror import open_archives, with_verdict_for
+from archiver.pipeline.mirror import open_archives
 
 # Best first: when a citation has several archive links, the report leads with the most useful.
 _ARCHIVE_RANK = [
@@ -63,7 +56,6 @@ _ARCHIVE_RANK = [
     ArchiveVerdict.MISMATCH,
     ArchiveVerdict.NONE,
 ]
-_TITLE_PARTS = re.compile(r"\s[-|–—_·:]\s|[|｜_]")
 
 Progress = Callable[[str], None]
 
@@ -77,9 +69,32 @@ class Document:
 
 
 @dataclass(frozen=True)
+class UrlFilter:
+    """Which cited URLs a check skips, as lychee decides: an `include` match is always checked; with
+    only includes given, nothing else is; otherwise an `exclude` match is skipped."""
+
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+
+    def skips(self, url: str) -> str | None:
+        """Why `url` is not checked (the pattern), or None when it is."""
+        if any(re.search(p, url) for p in self.include):
+            return None
+        if self.include and not self.exclude:
+            return "not matched by --include"
+        for pattern in self.exclude:
+            if re.search(pattern, url):
+                return f"matches exclude pattern {pattern!r}"
+        return None
+
+
+@dataclass(frozen=True)
 class CheckOptions:
     live: bool = True
     archive: bool = True
+    urls: UrlFilter = UrlFilter()
+    # Live statuses a team treats as fine (`--accept 403`): judged ok, with the status said.
+    accept: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class _Live:
     result: CaptureResult
     verdict: LiveVerdict
     reason: str
+    accepted: bool = False
 
 
 def read_documents(paths: Sequence[str | Path], max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
@@ -104,17 +120,6 @@ def read_documents(paths: Sequence[str | Path], max_bytes: int = MAX_DOCUMENT_BY
         except OSError as exc:
             raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
     return documents
-
-
-def title_in_text(title: str | None, text_key: str) -> bool | None:
-    """Does a page title (or its longest part, without the site name) appear in the document?"""
-    if not title:
-        return None
-    parts = [p for p in _TITLE_PARTS.split(title) if p.strip()] or [title]
-    headline = quote_key(max(parts, key=len))
-    if len(headline) < 4:
-        return None
-    return headline in text_key
 
 
 class Checker:
@@ -140,6 +145,8 @@ class Checker:
         self._resolved: dict[str, asyncio.Task[Memento]] = {}
         self._retrieved: dict[str, asyncio.Task[Memento]] = {}
         self._archive_text: dict[str, tuple[TextSide | None, str | None]] = {}
+        self._accept: frozenset[int] = frozenset()
+        self.skipped: list[tuple[Citation, str]] = []
 
     def _tick(self, what: str) -> None:
         if self._progress is not None:
@@ -162,15 +169,18 @@ class Checker:
         return self._probes[key]
 
     async def _fetch_live(self, url: str) -> _Live:
-        result = await self.engine.capture_detailed(url, with_main_text=self._main_text)
+        result = await self.engine.capture_detailed(url, with_main_text=self._main_text, follow_page_redirects=True)
         capture = result.capture
         probe = None
         if self.config.live.soft_404_probe and capture.status == 200 and capture.final_url:
             probe_result = await self._probe(capture.final_url)
             probe = (probe_result.capture, probe_result.fingerprint)
         verdict, reason = judge_live(capture, result.fingerprint, probe, result.headers)
+        accepted = capture.status in self._accept and verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED)
+        if accepted:
+            verdict = LiveVerdict.OK
         self._tick(url)
-        return _Live(result, verdict, reason)
+        return _Live(result, verdict, reason, accepted)
 
     def resolve(self, ref: ArchiveRef) -> asyncio.Task[Memento]:
         if ref.uri not in self._resolved:
@@ -215,12 +225,20 @@ class Checker:
         ]
         originals: dict[str, str | None] = {}
         if options.archive:
-            refs = candidate_refs([link for _, links in per_document for link in links])
+            # Archive links of an excluded citation are not asked either (nothing of it is fetched).
+            wanted = [link for _, links in per_document for link in links if options.urls.skips(link.url) is None]
+            refs = candidate_refs(wanted)
             resolved = await asyncio.gather(*(self.resolve(ref) for ref in refs))
             originals = {ref.uri: memento.original_url for ref, memento in zip(refs, resolved, strict=True)}
+        self._accept = options.accept
         work: list[tuple[Document, Citation]] = []
         for doc, links in per_document:
-            work.extend((doc, citation) for citation in pair(links, originals))
+            for citation in pair(links, originals):
+                why = options.urls.skips(citation.url)
+                if why is None:
+                    work.append((doc, citation))
+                else:
+                    self.skipped.append((citation, why))
         if options.live:
             for _, citation in work:
                 self.live(citation.url)
@@ -229,18 +247,19 @@ class Checker:
                 for ref in citation.archives:
                     self.retrieve(ref)
         texts = {
-            doc.path: quote_key(document_text(doc.data, doc.path, max_decoded_bytes=inflate_cap))
+            doc.path: DocumentText.of(document_text(doc.data, doc.path, max_decoded_bytes=inflate_cap))
             for doc, _ in per_document
         }
         return list(await asyncio.gather(*(self._judge(c, texts[d.path], options) for d, c in work)))
 
-    async def _judge(self, citation: Citation, doc_key: str, options: CheckOptions) -> CheckResult:
+    async def _judge(self, citation: Citation, document: DocumentText, options: CheckOptions) -> CheckResult:
         live = await self.live(citation.url) if options.live else None
         memento: Memento | None = None
         archive_verdict = ArchiveVerdict.NONE
         others: list[str] = []
         if options.archive and citation.archives:
-            mementos = [with_verdict_for(await self.retrieve(ref), citation.url) for ref in citation.archives]
+            tracking = tuple(self.config.urls.tracking_params)
+            mementos = [with_verdict_for(await self.retrieve(ref), citation.url, tracking) for ref in citation.archives]
             mementos.sort(key=lambda m: _ARCHIVE_RANK.index(m.verdict))
             memento, rest = mementos[0], mementos[1:]
             archive_verdict = memento.verdict
@@ -253,7 +272,7 @@ class Checker:
         )
         if memento is not None and archived_title and not memento.title:
             memento = dataclasses.replace(memento, title=archived_title)
-        in_document = title_in_text(archived_title, doc_key) if archive_verdict is ArchiveVerdict.OK else None
+        in_document = title_in_text(archived_title, document) if archive_verdict is ArchiveVerdict.OK else None
         judgement = judge(
             self.config.policy,
             live.verdict if live is not None else None,
@@ -265,6 +284,8 @@ class Checker:
             archive_checked=options.archive,
         )
         reasons = list(judgement.reasons) + others
+        if live is not None and live.accepted:
+            reasons.insert(0, f"HTTP {live.result.capture.status} is accepted as fine (--accept or [check] accept).")
         if citation.note:
             reasons.append(citation.note[0].upper() + citation.note[1:].rstrip(".") + ".")
         return CheckResult(
@@ -280,17 +301,21 @@ class Checker:
 
     def _drift(self, live: _Live | None, memento: Memento | None, citation: Citation) -> Comparison:
         if live is None or memento is None:
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="one side was not checked")
+            return Comparison.unknown("one side was not checked")
         if memento.capture is None:
-            missing = memento.reason or f"the archive's content could not be had ({memento.verdict.value})"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=missing)
+            # The archive's reason is in the archive's own sentence; here it is pointed at, not repeated.
+            return Comparison.unknown(f"the archived copy is {memento.verdict.value}: see archive")
+        if not memento.capture.is_content:
+            return Comparison.unknown("the archived copy is not the cited page: see archive")
         if live.result.capture.status != 200 or live.verdict not in (LiveVerdict.OK, LiveVerdict.REDIRECTED):
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=f"the live page is {live.verdict.value}")
+            status = live.result.capture.status
+            said = f"the live page answered {status}" if live.accepted else f"the live page is {live.verdict.value}"
+            return Comparison.unknown(f"{said}: see live")
         archived, why = self._archive_side(memento)
         live_fp = live.result.fingerprint
         if archived is None or live_fp is None:
             reason = why or "the live page has no text"
-            return Comparison(DriftVerdict.UNKNOWN, None, False, False, reason=reason)
+            return Comparison.unknown(reason)
         current = TextSide.of(live_fp, live.result.capture.payload_sha256)
         return compare(archived, current, self.config.drift, expected_quote=citation.expected_quote)
 
@@ -313,6 +338,14 @@ async def check_documents(
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)
     notes = []
+    if offline(results):
+        notes.append(
+            "No host could be resolved (every fetch failed in DNS): the network looks unreachable from here; "
+            "run the check again when online."
+        )
+    if checker.skipped:
+        listed = "; ".join(f"{c.url} ({c.found_in.path}:{c.found_in.line}, {why})" for c, why in checker.skipped)
+        notes.append(f"Excluded, not fetched: {len(checker.skipped)} citation(s): {listed}.")
     if not options.live:
         notes.append("Live pages were not checked (--no-live).")
     if not options.archive:
@@ -329,6 +362,16 @@ async def check_documents(
         notes=tuple(notes),
         uncited=uncited,
     )
+
+
+def offline(results: Sequence[CheckResult]) -> bool:
+    """Did every fetch of the run fail to resolve its host? Then the fault is the network, not the links."""
+    captures = [r.live_capture for r in results if r.live_capture is not None]
+    captures += [r.archive.capture for r in results if r.archive is not None and r.archive.capture is not None]
+    if not captures or any(c.error is None or c.error.kind is not ErrorKind.DNS for c in captures):
+        return False
+    # Archive lookups that never got as far as a capture failed too (no archive answered at all).
+    return all(r.archive is None or r.archive.verdict is not ArchiveVerdict.OK for r in results)
 
 
 def count_work(documents: Sequence[Document], config: Config) -> int:

@@ -1,25 +1,9 @@
 """Use case `compare`: what are A and B, get the text of each, and judge the drift between them.
 
-A side is given the way a user has it to hand, and `parse_source` decides which of three it is:
-
-- a URL (`http(s)://...` on any host but a configured archive): fetched now through the capture
-  engine, so the live copy is stored like any capture, and fingerprinted with its main text;
-- a capture id, a unique prefix of one, or `capture:<id>`: one of our captures, read back;
-- an archive reference (a Perma link or GUID, a Wayback URL, `memento:<URI-M>`): resolved and
-  retrieved through the archive modules (`mirror.open_archives`), recorded in the index like a
-  `mirror`, and its content read back.
-
-"Read back" means from the stored record, never from what a fetch still holds in memory: the
-text compared is then the text of the evidence kept. The record may live in one of our WARCs
-(`warcs/`, revisits followed to their original) or in an archive file downloaded as received
-(`mirrors/perma/GUID.wacz` at an absolute offset when the WACZ member is stored, or
-`...wacz#member` when it is compressed; `GUID.warc.gz`). warcio reads the record (it is the
-project's WARC reader; `warcread` does the same for our WARCs only, and its `open_payload` yields a
-stream without the HTTP headers we need for Content-Encoding). The payload is spooled into a `Body`
-and its sha256 checked against the index: a difference is reported with the comparison.
-
-A bare hex token is tried as a capture id first, since that lookup is local; a token that is no
-capture but looks like a Perma GUID is then taken for one.
+`parse_source` takes a side as the user has it: a URL (fetched now), a capture id or prefix, or an
+archive reference (resolved and retrieved like `mirror`). Every side's text is read back from the
+stored record through `warc/read`, never from memory, so the text compared is that of the
+evidence kept, and its sha256 is checked against the index. See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -27,22 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import zipfile
-import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
-
-from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import ChunkedDataReader
-from warcio.exceptions import ArchiveLoadFailed
+from typing import Any
 
 from archiver.config import Config
 from archiver.content.fingerprint import fingerprint
-from archiver.errors import ArchiverError, CorruptWarcError, StoreError, UnknownCaptureError, UsageError, quoted
+from archiver.errors import ArchiverError, UnknownCaptureError, UsageError, quoted
 from archiver.jsonform import capture_to_dict, compared_to_dict, iso, memento_to_dict
 from archiver.judge.drift import TextSide
 from archiver.judge.drift import compare as compare_texts
@@ -54,14 +30,11 @@ from archiver.models import (
     Comparison,
     DriftVerdict,
     Memento,
-    WarcLocation,
 )
-from archiver.net.exchange import Body
 from archiver.pipeline.capture import CaptureEngine
 from archiver.pipeline.mirror import mirror_refs, open_archives
 from archiver.refs import looks_like_guid, parse_archive_ref
-from archiver.warc.read import original_location
-from archiver.warc.scan import locate, read_record_info
+from archiver.warc.read import payload_at
 
 ACCEPTED_FORMS = (
     "a URL (http:// or https://, fetched now), a capture id or unique prefix (or capture:<id>), "
@@ -148,98 +121,7 @@ def parse_source(text: str, *, perma_site_url: str, wayback_url: str) -> Source:
     raise UsageError(f"{quoted(raw, 120)} is not something to compare; give {ACCEPTED_FORMS}")
 
 
-# -- reading a stored payload back -------------------------------------------------------------
-
-
-@contextmanager
-def _record(stream: IO[bytes]) -> Iterator[Any]:
-    try:
-        yield next(iter(ArchiveIterator(stream, check_digests=False)))
-    except (StopIteration, ArchiveLoadFailed, ValueError) as exc:
-        raise CorruptWarcError("", 0, f"no readable record ({exc})") from exc
-
-
-@contextmanager
-def _record_at(root: Path, loc: WarcLocation) -> Iterator[Any]:
-    """The warcio record at `loc`: a plain WARC, a WACZ at an absolute offset, or `file#member`."""
-    file, _, member = loc.file.partition("#")
-    path = locate(root, file)
-    try:
-        with path.open("rb") as handle:
-            if member:
-                with zipfile.ZipFile(handle) as archive, archive.open(member) as stream:
-                    stream.seek(loc.offset)  # a compressed member seeks by reading forward
-                    with _record(stream) as record:
-                        yield record
-            else:
-                handle.seek(loc.offset)
-                with _record(handle) as record:
-                    yield record
-    except CorruptWarcError as exc:
-        raise CorruptWarcError(loc.file, loc.offset, exc.reason) from exc
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
-        raise StoreError(f"cannot read {loc.file} at offset {loc.offset} ({exc}); run `archiver verify`") from exc
-
-
-def _warc_streams(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
-    """Every WARC stream of a mirror file: the file itself, or each WARC member of a WACZ."""
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as handle:
-            yield path.name, handle
-        return
-    with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            if name.endswith((".warc", ".warc.gz")):
-                with archive.open(name) as stream:
-                    yield name, stream
-
-
-def _spool(record: Any) -> tuple[Body, str | None, str | None]:
-    """The record's entity body as stored (de-chunked, still content-encoded) and its type/coding."""
-    http = record.http_headers
-    stream: IO[bytes] = record.raw_stream
-    content_type = encoding = None
-    if http is not None:
-        content_type, encoding = http.get_header("content-type"), http.get_header("content-encoding")
-        if (http.get_header("transfer-encoding") or "").lower() == "chunked":
-            stream = ChunkedDataReader(record.raw_stream, decomp_type=None)
-    else:
-        content_type = record.rec_headers.get_header("Content-Type")
-    body = Body()
-    try:
-        while chunk := stream.read(_CHUNK):
-            body.write(chunk)
-    except BaseException:
-        body.close()
-        raise
-    return body, content_type, encoding
-
-
-def _revisited_in_mirror(root: Path, file: str, record_id: str) -> tuple[Body, str | None, str | None]:
-    path = locate(root, file.partition("#")[0])
-    for _, stream in _warc_streams(path):
-        for record in ArchiveIterator(stream, check_digests=False):
-            if record.rec_headers.get_header("WARC-Record-ID") == record_id and record.rec_type == "response":
-                return _spool(record)
-    raise StoreError(f"the revisit in {file} points at record {record_id}, which is not in the file")
-
-
-def stored_payload(root: Path, loc: WarcLocation) -> tuple[Body, str | None, str | None]:
-    """The payload of the record at `loc` (revisits followed) with its Content-Type and -Encoding.
-
-    The caller closes the Body. Works for our WARCs and for archive files under `mirrors/`.
-    """
-    with _record_at(root, loc) as record:
-        if record.rec_type != "revisit":
-            return _spool(record)
-        refers_to = record.rec_headers.get_header("WARC-Refers-To")
-    if loc.file.startswith("warcs/"):
-        original = original_location(root, read_record_info(root, loc))
-        with _record_at(root, original) as record:
-            return _spool(record)
-    if not refers_to:
-        raise StoreError(f"the revisit record in {loc.file} at {loc.offset} names no original (WARC-Refers-To)")
-    return _revisited_in_mirror(root, loc.file, refers_to)
+# -- reading a stored capture's text back ---------------------------------------------------------
 
 
 def text_of_capture(root: Path, capture: Capture, max_decoded_bytes: int) -> tuple[TextSide | None, str | None]:
@@ -248,10 +130,11 @@ def text_of_capture(root: Path, capture: Capture, max_decoded_bytes: int) -> tup
         why = capture.error.message if capture.error else "nothing was stored"
         return None, f"capture {capture.id} has no stored payload: {why}"
     try:
-        body, content_type, encoding = stored_payload(root, capture.warc)
+        payload = payload_at(root, capture.warc)
     except ArchiverError as exc:
         # A missing or corrupt file is this one side's problem, never the whole run's.
         return None, f"capture {capture.id} could not be read back: {exc}"
+    body = payload.body
     try:
         note = None
         if capture.payload_sha256 is not None and body.sha256 != capture.payload_sha256:
@@ -261,8 +144,8 @@ def text_of_capture(root: Path, capture: Capture, max_decoded_bytes: int) -> tup
             )
         fp = fingerprint(
             body,
-            content_type=content_type or capture.content_type,
-            content_encoding=encoding,
+            content_type=payload.content_type or capture.content_type,
+            content_encoding=payload.content_encoding,
             max_decoded_bytes=max_decoded_bytes,
             with_main_text=True,
         )
@@ -289,7 +172,7 @@ def _status_note(capture: Capture) -> str | None:
 
 async def _live(engine: CaptureEngine, source: Source) -> Side:
     assert source.url is not None
-    result = await engine.capture_detailed(source.url, with_main_text=True)
+    result = await engine.capture_detailed(source.url, with_main_text=True, follow_page_redirects=True)
     capture = result.capture
     if not capture.ok:
         why = capture.error.message if capture.error else "no response"

@@ -1,31 +1,25 @@
 """Use case `mirror`: resolve and retrieve archived copies, and keep what was learnt.
 
-`open_archives` wires the archive modules onto the capture engine: they share its guarded HTTP
-client (so the address guard and proxy rules hold for archive calls too) and fetch replay content
-through it (so a Wayback snapshot is stored and hashed like any capture). The API key for Perma.cc
-comes from the environment only. Each memento is recorded in the index's `mementos` table with
-the sha256 of any archive file downloaded into `mirrors/`.
-
-`mirror(config, texts, cited_url)` is the whole command from Python: it parses what the user
-typed (`parse_refs`: an unparseable reference is a usage error that lists the accepted forms),
-mirrors every reference concurrently (the fetcher enforces the host limits) and judges each
-against the cited URL. `usable` is the command's success test: verdict `ok` with content and
-no integrity problem in a downloaded file.
+`open_archives` wires the archive modules onto the capture engine's guarded client, so the address
+guard holds for archive calls and replay content is stored like any capture; each memento is
+recorded in the `mementos` table. `mirror(config, texts, cited_url)` is the whole command from
+Python; `usable` is its success test. See docs/permacc.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from archiver.archives.perma import Perma
-from archiver.archives.protocol import Archives, MementoArchive, content_verdict, judge
+from archiver.archives.protocol import Archives, MementoArchive, content_verdict
 from archiver.archives.wayback import Wayback
 from archiver.config import Config
 from archiver.errors import InvalidURLError, StoreError, UnknownCaptureError, UsageError, quoted
+from archiver.judge.archive import with_verdict_for
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
 from archiver.pipeline.capture import CaptureEngine
 from archiver.refs import parse_archive_ref
@@ -88,31 +82,37 @@ async def open_archives(config: Config, engine: CaptureEngine) -> AsyncIterator[
     )
 
 
-def with_verdict_for(memento: Memento, cited_url: str | None) -> Memento:
-    """The memento judged against the cited URL (`ok` becomes `mismatch` when it captured another)."""
-    if cited_url is None:
-        return memento
-    verdict = judge(memento, cited_url)
-    if verdict is memento.verdict:
-        return memento
-    return replace(memento, verdict=verdict)
-
-
 async def mirror_refs(
-    engine: CaptureEngine, archives: Archives, refs: Sequence[ArchiveRef], cited_url: str | None = None
+    engine: CaptureEngine,
+    archives: Archives,
+    refs: Sequence[ArchiveRef],
+    cited_url: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Memento]:
-    """Resolve and retrieve each reference, record it in the index, judge it against `cited_url`."""
+    """Resolve and retrieve each reference, record it in the index, judge it against `cited_url`.
+
+    `progress` is called with each reference's URI once it is mirrored.
+    """
+
+    async def one(ref: ArchiveRef) -> Memento:
+        memento = await archives.mirror(ref)
+        if progress is not None:
+            progress(ref.uri)
+        return memento
+
     # A TaskGroup, not gather: if one reference raises (the archive folder failed), the others are
     # cancelled before the engine closes under them.
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(archives.mirror(ref)) for ref in refs]
+            tasks = [group.create_task(one(ref)) for ref in refs]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None  # callers handle the package's errors, not groups
     mementos = [task.result() for task in tasks]
     index = engine.index
     assert index is not None
-    judged = [with_verdict_for(m, cited_url) for m in mementos]
+    tracking = tuple(engine.config.urls.tracking_params)
+    judged = [with_verdict_for(m, cited_url, tracking) for m in mementos]
     for memento in judged:
         index.add_memento(memento)
     return judged
@@ -162,10 +162,16 @@ def usable(memento: Memento) -> bool:
     return memento.verdict is ArchiveVerdict.OK and memento.capture is not None and not memento.problems
 
 
-async def mirror_with(engine: CaptureEngine, refs: Sequence[ArchiveRef], cited_url: str | None = None) -> list[Memento]:
+async def mirror_with(
+    engine: CaptureEngine,
+    refs: Sequence[ArchiveRef],
+    cited_url: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[Memento]:
     """`mirror_refs` with the archives opened on `engine` (which must be open)."""
     async with open_archives(engine.config, engine) as archives:
-        return await mirror_refs(engine, archives, refs, cited_url)
+        return await mirror_refs(engine, archives, refs, cited_url, progress=progress)
 
 
 def mirror(config: Config, texts: Sequence[str], cited_url: str | None = None) -> list[Memento]:

@@ -2,16 +2,18 @@
 
 Each opens the archive folder named by the config, does one thing, and closes it again. Open
 `.open` files left by a crash are recovered first, so every command sees a consistent archive.
+`verify` audits our WARCs (store/fixity) and the downloaded files in `mirrors/` (archives/mirrorcheck).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from archiver import __version__
+from archiver.archives.mirrorcheck import audit_mirrors
 from archiver.clock import utc_now
 from archiver.config import Config
 from archiver.content.decoding import html_text_of, plain_text_of
@@ -19,11 +21,12 @@ from archiver.content.fingerprint import PayloadKind, payload_kind
 from archiver.errors import StoreError, UsageError
 from archiver.models import ArchivePaths, Capture, HistoryMark
 from archiver.pipeline.capture import new_capture_id
-from archiver.store.fixity import FixityReport
+from archiver.store.fixity import FixityProblem, FixityReport
 from archiver.store.fixity import verify as verify_archive
 from archiver.store.index import Index, rebuild_index, writable
 from archiver.store.warcfiles import WarcStore
 from archiver.warc.read import read_decoded
+from archiver.warc.scan import warc_files
 
 # `show --body` prints text; past this many decoded bytes the body is cut with a note.
 SHOW_BODY_LIMIT = 16 * 1024 * 1024
@@ -97,9 +100,16 @@ def decoded_body(config: Config, capture: Capture) -> str:
     return text
 
 
-def verify(config: Config) -> FixityReport:
+def warc_count(config: Config) -> int:
+    """How many WARC files `verify` will read (a progress bar's total)."""
+    warcs = ArchivePaths(config.archive_dir).warcs
+    return len(warc_files(warcs)) if warcs.exists() else 0
+
+
+def verify(config: Config, *, progress: Callable[[str], None] | None = None) -> FixityReport:
+    """Audit `warcs/` against its manifest and the index, then every file in `mirrors/`."""
     paths = ArchivePaths(config.archive_dir)
-    if not paths.warcs.exists():
+    if not paths.warcs.exists() and not paths.mirrors.exists():
         raise StoreError(f"{paths.warcs} does not exist: there is no archive to verify at {paths.root}")
     read_only = not writable(paths.root)
     index = Index(paths.index, read_only=read_only) if paths.index.exists() else None
@@ -107,13 +117,33 @@ def verify(config: Config) -> FixityReport:
         notes: list[str] = []
         if index is not None and not read_only:
             notes = recover_archive(paths, index)
-        return dataclasses.replace(verify_archive(paths, index), notes=tuple(notes))
+        report = verify_archive(paths, index, progress=progress) if paths.warcs.exists() else FixityReport(0, 0, 0, ())
+        report = replace(report, notes=tuple(notes))
+        recorded = {} if index is None else mirror_hashes(index)
     finally:
         if index is not None:
             index.close()
+    mirrors = audit_mirrors(paths.root, paths.mirrors, recorded)
+    return replace(
+        report,
+        files_checked=report.files_checked + mirrors.files,
+        records_checked=report.records_checked + mirrors.records,
+        bytes_checked=report.bytes_checked + mirrors.bytes,
+        problems=report.problems + tuple(FixityProblem(p.kind, p.file, p.offset, p.message) for p in mirrors.problems),
+    )
 
 
-def rebuild(config: Config) -> int:
+def mirror_hashes(index: Index) -> dict[str, str]:
+    """Mirror file -> the sha256 recorded when it was downloaded (a file is never rewritten)."""
+    found: dict[str, str] = {}
+    for document in reversed(index.mementos()):  # oldest first: the first recording is the reference
+        file, sha256 = document.get("mirror_file"), document.get("mirror_sha256")
+        if isinstance(file, str) and isinstance(sha256, str):
+            found.setdefault(file, sha256)
+    return found
+
+
+def rebuild(config: Config, *, progress: Callable[[str], None] | None = None) -> int:
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists():
         raise StoreError(f"{paths.warcs} does not exist: there are no WARC files to rebuild the index from")
@@ -122,7 +152,7 @@ def rebuild(config: Config) -> int:
             f"cannot rebuild the index: the archive folder {paths.root} is read-only; the index there is "
             "left as it is (read commands still work); rebuild in a writable copy of the folder"
         )
-    index = rebuild_index(paths)
+    index = rebuild_index(paths, progress=progress)
     try:
         return index.count()
     finally:

@@ -1,21 +1,9 @@
 """Reports: one `render(report, fmt)` in front of one module per format.
 
-Formatters only format: they take records and return a string, and never read the clock, the
-network or the archive, so a report built by hand renders byte for byte the same every time (the
-golden-file tests rely on it). What all formats share lives here: the format names, the tone of each
-verdict (pass / warn / fail / muted, which the table colours and the HTML badges use) and the few
-cell formatters (short hashes, sizes, times) that must read the same in every format.
-
-The format modules are imported inside the dispatch functions, not at the top: they import the
-helpers below from this package, and `json` output should not pay for importing rich.
-
-A nightly run's report names its quiet sources (`QuietSources`: same verdicts as the night
-before, no news). The Markdown and HTML renderings show every other source in full and fold the
-quiet ones into one compact table of URL, overall verdict and link state, collapsed under a line
-that counts them by verdict. A table and not a bare count, because "which sources were checked and
-are still fine" is the one thing a reader may want from them, and a row says it in ~100 bytes
-where the full rendering took ~2 KB; folded, because it is not news. The JSON always carries every
-result in full (the DESIGN.md contract), written without indentation for report files (`compact`).
+Formatters only format: records in, a string out, never the clock, the network or the archive, so
+a report renders byte for byte the same every time (the golden-file tests rely on it). Shared here:
+format names, each verdict's tone and the cell formatters. Format modules are imported inside the
+dispatch, so `json` output does not pay for rich. See docs/reports.md.
 """
 
 from __future__ import annotations
@@ -44,12 +32,14 @@ from archiver.models import (
 
 __all__ = [
     "FORMATS",
+    "REPORT_FORMATS",
     "QuietSources",
     "ReportFormat",
     "render",
     "render_captures",
     "render_comparison",
     "render_mementos",
+    "shown",
 ]
 
 
@@ -58,9 +48,13 @@ class ReportFormat(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     HTML = "html"
+    JUNIT = "junit"
+    CSV = "csv"
 
 
-FORMATS: tuple[str, ...] = tuple(f.value for f in ReportFormat)
+# What every renderer speaks; check reports (`render`) also have the CI formats.
+FORMATS: tuple[str, ...] = ("table", "json", "markdown", "html")
+REPORT_FORMATS: tuple[str, ...] = (*FORMATS, "junit", "csv")
 
 # The tone of a verdict when it is shown on its own. The overall verdict of a result is decided by
 # the pipeline's policy; these only colour the parts, so a reader sees at a glance which part failed.
@@ -93,7 +87,6 @@ _DRIFT_TONE = {
     DriftVerdict.REPLACED: FAIL,
     DriftVerdict.UNKNOWN: MUTED,
 }
-DRIFTED = frozenset({DriftVerdict.MINOR, DriftVerdict.MAJOR, DriftVerdict.REPLACED})
 
 
 @dataclass(frozen=True)
@@ -213,6 +206,21 @@ def mark_text(mark: HistoryMark | None) -> str:
     return ", ".join(changed) if changed else "unchanged"
 
 
+# C0 and C1 controls but tab and newline, and the bidirectional overrides: text from outside (a page
+# title, a link label, an error from a server) must not drive the terminal or reorder what it shows.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: str) -> str:
+    """Outside text made safe to print: each control character as a visible escape (ESC as `\\x1b`)."""
+    return _CONTROLS.sub(_escape, text)
+
+
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters, with an ellipsis when cut: long paragraphs stay readable in cells."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -274,18 +282,17 @@ def _coalesce(runs: Iterable[tuple[bool, str]]) -> list[Piece]:
     return pieces
 
 
-def _format(fmt: str) -> ReportFormat:
-    try:
-        return ReportFormat(fmt)
-    except ValueError:
-        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}") from None
+def _format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> ReportFormat:
+    if fmt not in allowed:
+        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(allowed)}")
+    return ReportFormat(fmt)
 
 
 def render(
     report: Report,
     fmt: str,
     *,
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
     quiet: QuietSources | None = None,
     compact: bool = False,
@@ -295,7 +302,7 @@ def render(
     `width` and `color` apply to `table`; `quiet` to `markdown` and `html` (the JSON and the
     table always show every result in full); `compact` to `json` (no indentation: for files).
     """
-    kind = _format(fmt)
+    kind = _format(fmt, REPORT_FORMATS)
     if quiet is not None and any(not 1 <= n <= len(report.results) for n in quiet.states):
         raise ValueError(f"quiet sources must be numbered 1 to {len(report.results)}, as the report's results are")
     if kind is ReportFormat.TABLE:
@@ -310,6 +317,14 @@ def render(
         from archiver.report import markdown
 
         return markdown.render_report(report, quiet=quiet)
+    if kind is ReportFormat.JUNIT:
+        from archiver.report import junit
+
+        return junit.render_report(report)
+    if kind is ReportFormat.CSV:
+        from archiver.report import csv as csv_format
+
+        return csv_format.render_report(report)
     from archiver.report import html as html_format
 
     return html_format.render_report(report, quiet=quiet)
@@ -321,7 +336,7 @@ def render_captures(
     *,
     title: str = "captures",
     markers: Sequence[HistoryMark] | None = None,
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
 ) -> str:
     """Captures as `archiver fetch` and `archiver history` print them.
@@ -354,7 +369,7 @@ def render_mementos(
     fmt: str,
     *,
     title: str = "archived copies",
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
 ) -> str:
     """Resolved archive references as `archiver mirror` prints them."""
@@ -382,7 +397,7 @@ def render_comparison(
     b_label: str,
     fmt: str,
     *,
-    width: int = 120,
+    width: int = 100,
     color: bool = False,
 ) -> str:
     """Two captures compared, as `archiver compare A B` prints it; A is the older side ("before")."""

@@ -1,16 +1,9 @@
 """The `html` format: one self-contained file a person opens from the archive's reports/ folder.
 
-No external assets and no script: the stylesheet (report.css, shipped as package data) is inlined
-into a <style> element, so the file renders the same from an e-mail attachment or offline years on.
-The markup is polyglot HTML5, also well-formed XML (void elements closed, every attribute quoted,
-control characters dropped), so tools can parse it with an XML parser and the tests can prove it.
-Every string that came from a page, a document or a URL goes through `esc`; a link is made only for
-http(s) URLs, so a cited `javascript:` URL stays inert text. Text in Chinese, Japanese or Korean is
-marked with a `lang` attribute, so the stylesheet's `:lang()` rules pick fonts with the right
-glyphs. Drifted items show their changed paragraphs side by side, with the changed words (single
-characters in CJK text) in <del> and <ins>. Quiet sources of a nightly run (see `QuietSources`)
-go last, in one table of URL, overall verdict and link state inside <details>, folded without a
-script; a row's class colours its edge by verdict, so the rows need no badges of their own.
+No external assets and no script, so it renders the same offline years on; polyglot HTML5 that is
+also well-formed XML, so tools and tests can parse it. Everything from a page, document or URL is
+escaped, and only http(s) URLs become links. Quiet nightly sources are folded into one table in
+<details>. See docs/reports.md.
 """
 
 from __future__ import annotations
@@ -22,9 +15,8 @@ from functools import cache
 from importlib import resources
 
 from archiver.jsonform import iso
-from archiver.models import Capture, CheckResult, Comparison, HistoryMark, Memento, Overall, Report
+from archiver.models import DRIFTED, Capture, CheckResult, Comparison, HistoryMark, Memento, Overall, Report
 from archiver.report import (
-    DRIFTED,
     FAIL,
     PASS,
     WARN,

@@ -1,16 +1,9 @@
 """The `markdown` format: GitHub-flavoured Markdown for a pull request comment or an issue.
 
-A summary line, one table row per item, then a "Details" section for each item that did not pass,
-with its reasons and the first changed paragraphs. Everything that came from a page or a document is
-escaped: ASCII punctuation that Markdown reads (`*`, `_`, `[`, `|`, ...) gets a backslash (CommonMark
-allows one before any ASCII punctuation), line-start markers (`#`, `-`, `1.`) too; `<`, `>` and `&`
-become entities, so no raw tag survives even in a renderer that ignores backslashes; and newlines in
-a table cell become `<br>`, so a title can neither break the table nor inject HTML.
-URLs are written as `<autolinks>` when they are plain http(s) URLs, and as escaped text otherwise.
-Word changes are marked with `<del>`/`<ins>`, which GitHub keeps and which, unlike `~~` and `**`,
-work between CJK characters (emphasis delimiters need word boundaries that Chinese text lacks).
-Quiet sources of a nightly run (see `QuietSources`) go last, in one table of URL, overall verdict
-and link state inside `<details>`, which GitHub renders folded: one short row each, no details.
+A summary line, a table, then details for each item that did not pass. Everything from a page or
+a document is escaped so it can neither break the table nor inject HTML; word changes are marked
+with `<del>`/`<ins>`, which unlike `~~` work between CJK characters. Quiet nightly sources are
+folded into one table in `<details>`. See docs/reports.md.
 """
 
 from __future__ import annotations

@@ -5,15 +5,14 @@ fixed width and colour switched on or off, so the same function feeds a terminal
 file (colour off) and the golden-file tests (byte-for-byte output). `print_report` prints straight
 to a caller's Console instead, so colours follow that terminal. Every piece of user text (titles,
 URLs, reasons) goes in as `Plain`, never as a string: rich reads `[...]` in a string as console
-markup, and `Plain` also drops control characters (an ESC in a page title must not reach the
-terminal). Without colour, word changes are marked the way `git diff --word-diff=plain` does
-(`[-removed-]{+added+}`), so a CI log still shows what changed.
+markup, and `Plain` also escapes control characters (an ESC in a page title must not reach the
+terminal: it shows as `\x1b`). Without colour, word changes are marked as `git diff --word-diff=plain`
+(`[-removed-]{+added+}`), does, so a CI log still shows what changed.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 
 from rich import box
@@ -22,9 +21,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from archiver.models import Capture, CheckResult, Comparison, HistoryMark, Memento, Report
+from archiver.models import DRIFTED, Capture, CheckResult, Comparison, HistoryMark, Memento, Report
 from archiver.report import (
-    DRIFTED,
     FAIL,
     MUTED,
     PASS,
@@ -38,6 +36,7 @@ from archiver.report import (
     memento_hashes,
     ratio_text,
     short_hash,
+    shown,
     size_text,
     tone,
     when,
@@ -48,19 +47,18 @@ STYLE = {PASS: "green", WARN: "yellow", FAIL: "red", MUTED: "dim"}
 CHANGES_SHOWN = 3
 PARAGRAPH_CHARS = 600
 HASH_CHARS = 8
-# C0 and C1 controls except tab and newline: an ESC in a page title must not drive the terminal
-# (rich itself strips only a few, such as BEL and CR).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Where the table goes to a file or a pipe (the CLI passes the terminal's width when it has one).
+WIDTH = 100
 
 
 class Plain(Text):
-    """A rich Text whose strings lose their control characters, whichever way they go in."""
+    """A rich Text whose strings show their control characters escaped, whichever way they go in."""
 
     def __init__(self, text: str = "", style: str | Style = "") -> None:
-        super().__init__(_CONTROL.sub("", text), style)
+        super().__init__(shown(text), style)
 
     def append(self, text: str | Text, style: str | Style | None = None) -> Plain:
-        super().append(_CONTROL.sub("", text) if isinstance(text, str) else text, style)
+        super().append(shown(text) if isinstance(text, str) else text, style)
         return self
 
 
@@ -96,7 +94,7 @@ def print_report(report: Report, console: Console) -> None:
         console.print(renderable)
 
 
-def render_report(report: Report, *, width: int = 120, color: bool = False) -> str:
+def render_report(report: Report, *, width: int = WIDTH, color: bool = False) -> str:
     return to_string(report_renderables(report, color=color), width=width, color=color)
 
 
@@ -204,11 +202,11 @@ def render_captures(
     *,
     title: str = "captures",
     markers: Sequence[HistoryMark] | None = None,
-    width: int = 120,
+    width: int = WIDTH,
     color: bool = False,
 ) -> str:
     # Final URL and error sit under the URL, so the columns that must not wrap (times, hash prefixes)
-    # still fit a 120-column terminal.
+    # still fit a 100-column terminal.
     table = Table(title=Plain(title, "bold"), box=box.SQUARE, title_justify="left")
     table.add_column("id", no_wrap=True)
     table.add_column("fetched (UTC)", no_wrap=True)
@@ -256,7 +254,7 @@ def _status_style(capture: Capture) -> str:
 
 
 def render_mementos(
-    mementos: Sequence[Memento], *, title: str = "archived copies", width: int = 120, color: bool = False
+    mementos: Sequence[Memento], *, title: str = "archived copies", width: int = WIDTH, color: bool = False
 ) -> str:
     table = Table(title=Plain(title, "bold"), box=box.SQUARE, title_justify="left", show_lines=True)
     table.add_column("verdict", no_wrap=True)
@@ -286,7 +284,7 @@ def render_mementos(
 
 
 def render_comparison(
-    comparison: Comparison, a_label: str, b_label: str, *, width: int = 120, color: bool = False
+    comparison: Comparison, a_label: str, b_label: str, *, width: int = WIDTH, color: bool = False
 ) -> str:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")

@@ -1,32 +1,17 @@
 """The fixity audit behind `archiver verify`: WARC files, manifest and index checked against each other.
 
-Every record of every WARC under `warcs/` is re-read by our strict reader (`warcscan.scan`) and its
-block and payload digests recomputed; a digest we cannot check, a short read and a gzip member that
-does not end are failures, not warnings, because those are exactly what a crash or a bad disk
-leaves and what `warcio check` lets through (reliability.md §0.2). Then:
+Every record is re-read by our strict reader with its digests recomputed (a digest we cannot check,
+a short read or an unended gzip member is a failure: that is what a crash or a bad disk leaves);
+each file's sha256 is checked against `warcs/manifest.sha256`; orphaned, missing and `.open` files
+are named; and every index row must match the record it points at. The audit returns a frozen
+report; the CLI renders it and exits 2 when it has any problem. See docs/warc-layout.md.
 
-* the file's sha256 is compared with `warcs/manifest.sha256` (bit rot in a closed file shows up
-  here even where no record digest covers the damaged byte);
-* files on disk that the manifest does not list are orphans; listed files that are gone are
-  missing; `.open` files mean a writer is running or `recover` has not been run;
-* every index row that names a WARC record must point at a response/revisit record that starts at
-  that offset with that length and that payload digest (recomputed for a response, as declared
-  in `WARC-Payload-Digest` for a revisit, which has no payload); every capture recorded in a
-  metadata record must be in the index. A revisit's metadata record leaves its location and
-  digest to the revisit record (capturedoc.compact_revisit_document); `CaptureDocuments` fills
-  them in while the file is scanned, so the captures compared here are whole.
-
-Verify may run while a fetch writes (issue 11: it reported false problems and crashed on a
-just-renamed `.open`). It takes a consistent view instead of locking writers out: the index rows
-are read first (a row is committed only after its records are written, so every row read points
-at records already on disk), then the file list and manifest, listed again until two listings
-agree (the `.open` -> final rename race); a file renamed while being read is read under its new
-name, a `.open` file a live writer holds (its flock) is audited up to its last complete record,
-and captures in a live file that the index does not have yet are re-checked against a fresh
-read of the index, because the writer commits them within a fraction of a second.
-ArchiveBusyError says so when the listing never settles.
-
-The audit returns a frozen report; the CLI renders it and exits 2 when it has any problem.
+Verify may run while a fetch writes, and takes a consistent view instead of locking writers out:
+the index rows are read first (a row is committed only after its records are on disk), then the
+file list and manifest, listed until two listings agree (the `.open` -> final rename race); a file
+renamed while read is read under its new name, a `.open` file a live writer holds (its flock) is
+audited up to its last complete record, and captures a live writer has not indexed yet are checked
+against a fresh read of the index. ArchiveBusyError says so when the listing never settles.
 """
 
 from __future__ import annotations
@@ -34,7 +19,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,8 +149,13 @@ def _final(path: Path) -> Path:
     return path.with_name(path.name[: -len(OPEN_SUFFIX)]) if path.name.endswith(OPEN_SUFFIX) else path
 
 
-def verify(paths: ArchivePaths, index: Index | None = None) -> FixityReport:
-    """Audit the whole archive folder; `index` adds the index <-> WARC cross-checks."""
+def verify(
+    paths: ArchivePaths, index: Index | None = None, *, progress: Callable[[str], None] | None = None
+) -> FixityReport:
+    """Audit the whole archive folder; `index` adds the index <-> WARC cross-checks.
+
+    `progress` is called with each WARC file's name once it is audited.
+    """
     root = paths.root
     indexed = {c.id: c for c in index.all_captures()} if index is not None else None  # first: see the docstring
     files, manifest = _settled_listing(paths)
@@ -190,6 +180,8 @@ def verify(paths: ArchivePaths, index: Index | None = None) -> FixityReport:
         records += len(audit.records)
         size += audit.size
         problems.extend(audit.problems)
+        if progress is not None:
+            progress(name)
         if path.name.endswith(OPEN_SUFFIX):
             if live or is_live(path):
                 live_files.add(audit.name)

@@ -1,20 +1,10 @@
 """The index: `archive/index.sqlite3`, a rebuildable SQLite view of what the WARCs hold.
 
-Why stdlib sqlite3 and not an ORM: the schema is a handful of tables queried by a handful of
-statements, and the one thing that must be right is that schema changes are named, applied once,
-and atomic. So the schema is a plain list of named migrations (indexschema), each applied by
-`migrate` in one `BEGIN IMMEDIATE` transaction together with its row in the `migrations` table.
-Rows are converted by capturerows, which keeps them small (digests as bytes).
-
-The WARCs are the truth (DESIGN.md): `rebuild_index` recreates the captures table from the
-metadata records alone, into a temporary file renamed over the old index. WAL mode lets a reader
-(`history`, `show`) run while a capture run writes. Captures may be queued and committed in
-batches (`queue_capture`: one transaction per capture was a fifth of the capture engine's time);
-every read through the object flushes first, so within one process the index reads as committed.
-
-Only the indexes the queries use exist (indexschema, migration 0004): `url`, and `final_url`
-only where it differs from `url` (a partial index, which `BY_URL` is written to use); rare
-operations (recovery's `sync_file`, `captures_in`) scan the table instead.
+Stdlib sqlite3, not an ORM: a handful of tables and statements, and what must be right is that
+schema changes are named, applied once and atomic (`store/schema`). `rebuild_index` recreates it
+from the WARCs' metadata records alone; WAL mode lets `history` and `show` read while a run writes;
+captures are committed in batches because one transaction per capture was a fifth of the capture
+engine's time. See docs/warc-layout.md.
 """
 
 from __future__ import annotations
@@ -132,7 +122,7 @@ class Index:
                 self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -155,7 +145,7 @@ class Index:
                         self._db.execute("ROLLBACK")
                     raise _index_error(self.path, exc, "committing to the index {path} failed: {exc}") from exc
 
-    def _query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
         with self._lock:
             if flush:
                 self.flush()  # a reader through this object sees every capture it was given
@@ -172,7 +162,7 @@ class Index:
             self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             applied: list[str] = []
             for migration in migrations:
-                with self._transaction() as db:
+                with self.transaction() as db:
                     if db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.name,)).fetchone():
                         continue
                     try:
@@ -193,7 +183,7 @@ class Index:
             return applied
 
     def applied_migrations(self) -> list[str]:
-        return [r["name"] for r in self._query("SELECT name FROM migrations ORDER BY rowid")]
+        return [r["name"] for r in self.query("SELECT name FROM migrations ORDER BY rowid")]
 
     # -- captures --------------------------------------------------------------------------
 
@@ -205,7 +195,7 @@ class Index:
         with self._lock:
             rows = [capture_row(c) for c in self._pending]
             rows.extend(capture_row(c) for c in captures)
-            with self._transaction() as db:
+            with self.transaction() as db:
                 db.executemany(INSERT, rows)
             self._pending.clear()
         return len(rows)
@@ -242,22 +232,22 @@ class Index:
 
     def get_capture(self, wanted: str) -> Capture:
         """The capture with this ID, or the only one whose ID starts with it."""
-        rows = self._query(f"{SELECT} WHERE id = ?", (wanted,))
+        rows = self.query(f"{SELECT} WHERE id = ?", (wanted,))
         if not rows and wanted:
             pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._query(f"{SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
+            rows = self.query(f"{SELECT} WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 50", (pattern,))
         if len(rows) != 1:
             raise UnknownCaptureError(wanted, tuple(r["id"] for r in rows))
         return row_capture(rows[0])
 
     def history(self, url: str) -> list[Capture]:
         """Every capture asked for as `url` or ending on it, newest first."""
-        rows = self._query(f"{SELECT} WHERE {BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
+        rows = self.query(f"{SELECT} WHERE {BY_URL} ORDER BY fetched_at DESC, id DESC", (url, url))
         return [row_capture(r) for r in rows]
 
     def latest_capture(self, url: str) -> Capture | None:
         """The newest complete, stored capture of `url` (the baseline for a revisit record)."""
-        rows = self._query(
+        rows = self.query(
             f"{SELECT} WHERE ({BY_URL}) AND error_kind IS NULL AND status IS NOT NULL "
             "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
             "ORDER BY fetched_at DESC, id DESC LIMIT 1",
@@ -270,19 +260,19 @@ class Index:
         return recent if self._newer(recent, stored) else stored
 
     def all_captures(self) -> list[Capture]:
-        return [row_capture(r) for r in self._query(f"{SELECT} ORDER BY fetched_at, id")]
+        return [row_capture(r) for r in self.query(f"{SELECT} ORDER BY fetched_at, id")]
 
     def captures_in(self, file: str) -> list[Capture]:
-        return [row_capture(r) for r in self._query(f"{SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
+        return [row_capture(r) for r in self.query(f"{SELECT} WHERE warc_file = ? ORDER BY warc_offset", (file,))]
 
     def count(self) -> int:
-        return int(self._query("SELECT count(*) FROM captures")[0][0])
+        return int(self.query("SELECT count(*) FROM captures")[0][0])
 
     def remove_captures_in(self, file: str) -> list[str]:
         """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`); their ids."""
         self.flush()
         self._forget_recent(file)
-        with self._transaction() as db:
+        with self.transaction() as db:
             dropped = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
             db.execute("DELETE FROM captures WHERE warc_file = ?", (file,))
         return dropped
@@ -294,7 +284,7 @@ class Index:
         self.flush()
         self._forget_recent(file)
         dropped: list[str] = []
-        with self._transaction() as db:
+        with self.transaction() as db:
             stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
             for capture_id in stale:
                 if capture_id not in ids:
@@ -330,7 +320,7 @@ class Index:
         """Record what an archive said about a reference (the whole memento, as JSON)."""
         document = memento_to_dict(memento)
         self.flush()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO mementos (ref, kind, verdict, original_url, memento_datetime, obtained_via, capture_id,"
                 " mirror_file, mirror_sha256, recorded_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -356,25 +346,37 @@ class Index:
         if ref_uri is not None:
             sql += " WHERE ref = ?"
             params = (ref_uri,)
-        return [json.loads(row["document"]) for row in self._query(sql + " ORDER BY seq DESC", params)]
+        return [json.loads(row["document"]) for row in self.query(sql + " ORDER BY seq DESC", params)]
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before copying or replacing it)."""
-        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.query("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def rebuild_index(paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now) -> Index:
+def _ticking(captures: Iterator[Capture], progress: Callable[[str], None]) -> Iterator[Capture]:
+    for capture in captures:
+        progress(capture.id)
+        yield capture
+
+
+def rebuild_index(
+    paths: ArchivePaths, *, clock: Callable[[], datetime] = utc_now, progress: Callable[[str], None] | None = None
+) -> Index:
     """Recreate `index.sqlite3` from the WARC metadata records alone; returns it opened.
 
     Built in a temporary file and renamed over the old index, so a failure leaves the old one. Close
     every other connection to the index first: an open connection would keep the replaced file.
+    `progress` is called with each capture's id as it is read.
     """
     temp = paths.root / f".index.sqlite3.rebuild-{os.getpid()}"
     for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
         leftover.unlink(missing_ok=True)
     fresh = Index(temp, clock=clock)
     try:
-        fresh.add_captures(iter_captures(paths.root))
+        captures = iter_captures(paths.root)
+        if progress is not None:
+            captures = _ticking(captures, progress)
+        fresh.add_captures(captures)
         fresh.checkpoint()
         fresh._db.execute("PRAGMA journal_mode=DELETE")
     finally:

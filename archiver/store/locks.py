@@ -1,19 +1,9 @@
-"""Locks on the archive folder: one run at a time, one scheduler at a time.
+"""Locks on the archive folder: one run at a time (`.run.lock`), one scheduler at a time (`.schedule.lock`).
 
-Two locks, two files, because they guard different things:
-
-- `.run.lock`: every pass over the archive (a scheduled night, a catch-up, a manual `archiver run`)
-  holds it for the whole pass, so two passes never write the same run's captures at once. A
-  second run waits up to `wait` seconds and then fails with ArchiveLockedError naming the holder.
-- `.schedule.lock`: held by an `archiver schedule` process for its lifetime, so a second scheduler
-  on the same archive fails fast instead of firing every night twice.
-
-filelock is used (not a hand-made O_EXCL file) because it takes an OS lock (flock on POSIX): the
-kernel drops it when the holder dies, even by SIGKILL, so a crash never leaves a stale lock that a
-human must delete. Beside each lock an `.owner` file records who holds it (pid, since, purpose),
-only to make the "locked" message say whom to wait for; it is never trusted for the locking.
-The wait is a loop of short tries so that a shutting-down scheduler (`cancel`) stops waiting
-promptly instead of holding SIGTERM hostage for the whole timeout.
+filelock, not a hand-made O_EXCL file, because it takes an OS lock that the kernel drops when the
+holder dies (even by SIGKILL), so a crash never leaves a stale lock. An `.owner` file beside each
+lock only says whom to wait for; the wait is a loop of short tries so a shutting-down scheduler
+stops promptly. See docs/nightly.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Crash safety for the WARC store: closing a file for good, and recovering one a crash left open.
 
-Why it is built this way (reliability.md §0.2): warcio does not make files crash-safe, so we do.
-
-* A file is `*.warc.gz.open` while written, flushed after every capture (a SIGKILL cannot lose a
-  capture whose `write` returned) and held with an exclusive `flock`, so `recover_files()` in
-  another process never touches a live file: it skips any `.open` file it cannot lock.
-* On close (`seal`) the file is fsynced, listed in `warcs/manifest.sha256` (sha256sum format, the
-  fixity audit's reference for bit rot in a closed file), renamed and its directory fsynced, in
-  that order: a file with its final name is always complete and listed.
-* `recover_files()` cuts a crashed file back to its last complete, verified record (gzip member:
-  warcscan reports exactly where the first fault is) and seals it; a file with no complete record
-  is renamed `.invalid` rather than deleted. It returns the captures the kept records hold
-  (read back from their metadata records, capturedoc), so the index can be made to agree
-  (`Index.apply_recovery`).
+warcio does not make files crash-safe, so we do: a file is `.open` and flocked while written,
+sealed by fsync, manifest entry, rename and directory fsync in that order (a file with its final
+name is always complete and listed), and `recover_files()` cuts a crashed file back to its last
+verified record and returns the captures it holds so the index can agree. See docs/warc-layout.md.
 """
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ import sqlite3
 from typing import Any
 
 from archiver.clock import parse_required_stamp, stamp
-from archiver.models import Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
+from archiver.models import Capture, ErrorKind, Failure, Hop, PageKind, Truncation, WarcLocation
 
 COLUMNS = (
     "id url final_url status redirects fetched_at content_type payload_sha256 payload_size text_sha256 title "
     "warc_file warc_offset warc_length error_kind error_message truncated ip_address encoding text_error "
-    "revisit_of elapsed_ms"
+    "revisit_of elapsed_ms page_kind page_evidence"
 ).split()
 INSERT = f"INSERT OR REPLACE INTO captures ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM captures"
@@ -74,6 +74,8 @@ def capture_row(capture: Capture) -> tuple[Any, ...]:
         capture.text_error,
         capture.revisit_of,
         capture.elapsed_ms,
+        None if capture.page_kind is None else capture.page_kind.value,
+        json.dumps(list(capture.page_evidence), ensure_ascii=False) if capture.page_evidence else None,
     )
 
 
@@ -100,4 +102,6 @@ def row_capture(row: sqlite3.Row) -> Capture:
         text_error=row["text_error"],
         revisit_of=row["revisit_of"],
         elapsed_ms=row["elapsed_ms"],
+        page_kind=None if row["page_kind"] is None else PageKind(row["page_kind"]),
+        page_evidence=tuple(json.loads(row["page_evidence"])) if row["page_evidence"] else (),
     )

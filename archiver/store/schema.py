@@ -1,16 +1,10 @@
 """The index schema: a plain list of named migrations, each applied once and atomically.
 
-Why a list of named steps and not an ORM or a schema version number: the schema is a handful of
-tables, and the one thing that must be right is that schema changes are named, applied once, and
-atomic. `Index.migrate` applies each step in one `BEGIN IMMEDIATE` transaction together with its
-row in the `migrations` table, so a failure leaves neither a half-made table nor a record of
-having run (sqlite-utils' `migrations.py` pattern). Later features append their step to
-`MIGRATIONS`; never edit or reorder one that has shipped: an index made by an older archiver is
-brought up to date by running exactly the steps it has not recorded.
-
-Indexes are only those the queries use (migration 0004, with the EXPLAIN QUERY PLAN reasons beside
-it), because a nightly run adds one row per watched page and secondary indexes were ~400 of the
-~1,300 bytes each added (bench/nightly.py).
+A list of named steps, not an ORM or a version number (sqlite-utils' pattern): `Index.migrate`
+applies each in one `BEGIN IMMEDIATE` transaction with its row in `migrations`, so a failure leaves
+neither half a table nor a record of having run. Append new steps to `MIGRATIONS`; never edit or
+reorder one that has shipped. Only the indexes the queries use exist, because each nightly row
+pays for them. See docs/warc-layout.md.
 """
 
 from __future__ import annotations
@@ -156,6 +150,15 @@ MIGRATIONS: list[Migration] = [
             "DROP INDEX captures_url",
             "CREATE INDEX captures_by_url ON captures (url)",
             "CREATE INDEX captures_redirected ON captures (final_url) WHERE final_url <> url",
+        ),
+    ),
+    # What each capture's page shows (issue 10): a wall, a notice or a shell is no evidence of what
+    # a citation said, and every verdict reads it. Old rows keep NULL ("not read").
+    Migration(
+        "0005_capture_page_kind",
+        (
+            "ALTER TABLE captures ADD COLUMN page_kind TEXT",
+            "ALTER TABLE captures ADD COLUMN page_evidence TEXT",
         ),
     ),
 ]

@@ -1,24 +1,10 @@
 """The WARC store: every fetch written as WARC/1.1 records, crash-safe, rolled over by size.
 
-The store owns the files; the records are serialised by recordwriter (warcio, one gzip member
-each), the capture's metadata document by capturedoc, and closing and crash recovery are
-warcrecovery's (reliability.md §0.1–0.2). Why the store is built this way:
-
-* One writer per file, one lock per store: `write` holds the store's lock for a whole capture, so
-  the records of concurrent captures never interleave; the file is `*.warc.gz.open` while
-  written, flushed after every capture (a SIGKILL cannot lose a capture whose `write` returned)
-  and held with an exclusive `flock`, so `recover()` in another process never touches it.
-  Names carry a UTC timestamp, a serial and random bytes, and are created with O_EXCL, so two
-  writers can never share one.
-* All records of one capture go into one file: the store rolls over *before* a capture that
-  would take the file past `max_bytes`, so no record (and no capture) is split across files,
-  and readers may rely on a revisit's metadata record finding its revisit record just before it.
-* Storage stays flat (issue 6; bench/nightly.py measures it): a page whose payload is unchanged
-  since the index's latest capture of it is two small records, a `revisit` pointing at the first
-  full copy (never at another revisit) and a compact metadata record (capturedoc). No `request`
-  record is written for a revisit: WARC makes request records optional, and ours would repeat
-  the original's (same URL, the same headers we always send); a response keeps its request.
-  When the original cannot be read, the payload is stored again rather than pointing at nothing.
+The store owns the files (records come from `warc/writer`, the metadata document from
+`warc/metadata`, sealing and recovery from `store/recovery`). One writer per file and one lock per
+store keep a capture's records together, and rollover happens before a capture, so no capture is
+split across files. An unchanged payload is stored as a revisit plus a compact metadata record and
+no request record, so nightly storage stays flat. See docs/warc-layout.md.
 """
 
 from __future__ import annotations

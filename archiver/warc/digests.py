@@ -1,15 +1,8 @@
 """WARC digests as text: every form other tools write, read into one (algorithm, raw bytes) value.
 
-Why a module of its own: the strict reader (warcrecord) checks each record's declared digests, and
-the fixity audit compares a revisit's declared payload digest with the index's sha256; both must
-accept exactly the same forms, and a form one accepts and the other rejects would be reported as
-damage that is not there.
-
-`WARC-Block-Digest` / `WARC-Payload-Digest` are accepted as `<algorithm>:<value>` where the
-algorithm label is case-insensitive with or without a dash (`sha1`, `SHA-1`, `sha256`) and the value
-is hex, base32 (any case, padding optional) or base64 of exactly the algorithm's digest size.
-Anything else is malformed; an algorithm we cannot compute is "present but not checked", which the
-reader counts as a failure. Pure functions of their text, stdlib only (hashlib, base64).
+A module of its own because the strict reader (`warc/record`) and the fixity audit must accept
+exactly the same forms: one that only one of them accepts would be reported as damage that is not
+there. Pure functions of their text, stdlib only. See docs/warc-layout.md.
 """
 
 from __future__ import annotations

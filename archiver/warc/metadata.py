@@ -1,25 +1,18 @@
-"""The capture document: the JSON metadata record that makes our WARCs the index's source of truth.
+"""The capture document: the metadata record that makes our WARCs the index's source of truth.
 
-Every capture the store writes ends with one `application/json` metadata record (format
-`archiver-capture/1`): the Capture as jsonform writes it, the redirect hops with their record IDs,
-the attempts, and for a revisit the original it points at. `index rebuild`, start-up recovery and
-the fixity audit read captures back from these records alone, so the document is written once
-here and read back once here.
-
-Why revisits are compacted (issue 6; bench/nightly.py measures it): a nightly run writes one
-revisit per unchanged page, so its metadata record is most of what the archive grows by. Nothing
-the revisit record says is said again in the document (`compact_revisit_document`), and readers
-put it back (`CaptureDocuments`, fed every record of a file in order): the capture's location and
-payload digest are the revisit record's place and `WARC-Payload-Digest`, and the store writes that
-record just before the document, into the same file (a capture is never split across files).
-Measured on the bench, bytes per unchanged URL: revisit 564 + request 589 + metadata 900 = 2,070
-before; 569 + 648 = 1,217 now. Documents that carry both (every other capture, and revisits
-written before the compaction) are read as they are.
+Every capture ends with one `archiver-capture/1` metadata record; `index rebuild`, recovery and
+fixity read captures back from these records alone. A revisit's document is compacted (see
+docs/warc-layout.md). Why `application/warc-fields` with the page's `WARC-Target-URI` (issue 12):
+pywb's indexer skips exactly that type and indexes any other metadata record as the page (warcio
+gives it a 200), so pywb replayed our JSON; a `urn:` target would still put a row in every CDX and
+lose the link to the page. Heritrix writes its per-URI metadata the same way. The block is one
+field, `archiver-capture: <one-line JSON>`; `application/json` records (written before) still read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +25,11 @@ from archiver.warc.record import RecordInfo
 from archiver.warc.scan import FileFault, location_name, scan, warc_files
 
 METADATA_FORMAT = "archiver-capture/1"
+METADATA_CONTENT_TYPE = "application/warc-fields"
+DOCUMENT_FIELD = "archiver-capture"
+LEGACY_CONTENT_TYPE = "application/json"  # how records were written before issue 12
+# Characters JSON leaves raw that a warc-fields line must not hold (controls, line separators).
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,19 @@ def metadata_document(
     }
     if refers is not None:
         document = compact_revisit_document(document)
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return encode_document(document)
+
+
+def encode_document(document: dict[str, Any]) -> bytes:
+    """The record block: one warc-fields line whose value is the document as one-line JSON.
+
+    json.dumps escapes every C0 control and newline; the few characters it leaves raw that a
+    field line must not hold are escaped too (`\\uXXXX` means the same character to JSON), and the
+    rest stays UTF-8, which WARC 1.1 allows in field values (Chinese titles stay readable).
+    """
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    text = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return f"{DOCUMENT_FIELD}: {text}\r\n".encode()
 
 
 def compact_revisit_document(document: dict[str, Any]) -> dict[str, Any]:
@@ -144,17 +154,35 @@ def compact_revisit_document(document: dict[str, Any]) -> dict[str, Any]:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def capture_document(info: RecordInfo) -> dict[str, Any] | None:
-    """The JSON document of one of our metadata records, or None for any other record."""
-    if info.type != "metadata" or info.block is None or "application/json" not in (info.content_type or ""):
+def decode_document(content_type: str | None, block: bytes) -> dict[str, Any] | None:
+    """The capture document in a metadata record's block, either form; None when it holds none."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind == METADATA_CONTENT_TYPE:
+        name = DOCUMENT_FIELD.encode()
+        raw = next(
+            (v.strip() for n, sep, v in (line.partition(b":") for line in block.split(b"\n")) if sep and n == name),
+            None,
+        )
+    elif kind == LEGACY_CONTENT_TYPE:
+        raw = block
+    else:
+        return None
+    if raw is None:
         return None
     try:
-        document = json.loads(info.block)
-    except ValueError:
+        document = json.loads(raw)
+    except ValueError:  # includes a UnicodeDecodeError
         return None
     if not isinstance(document, dict) or document.get("format") != METADATA_FORMAT:
         return None
     return document
+
+
+def capture_document(info: RecordInfo) -> dict[str, Any] | None:
+    """The capture document of one of our metadata records, or None for any other record."""
+    if info.type != "metadata" or info.block is None:
+        return None
+    return decode_document(info.content_type, info.block)
 
 
 class CaptureDocuments:

@@ -1,22 +1,16 @@
 """One WARC record, parsed strictly: header fields, block, digests recomputed, every problem named.
 
-Why our own parser and not warcio's ArchiveIterator (reliability.md §0.2): warcio reads a record
-that ends early *silently* (a `.warc` record comes back short with "digest present but not
-checked", and `warcio check` exits 0). Recovery and fixity need the opposite: a short read is a
-`ShortReadError` the caller turns into a `truncated` fault, every declared digest is parsed in
-any form other tools write (digests.parse_digest) and recomputed while the block streams past, and
-each thing wrong is a `RecordProblem` on the record rather than an exception, so one bad digest
-does not hide the rest of the file. The block is never held in memory (it is hashed in `CHUNK`
-steps), except our own metadata records when the caller asks for them (`keep_metadata`), capped
-at `MAX_METADATA_BYTES`.
-
-This module reads one record from a stream positioned at its first byte; warcscan finds the
-records of a file (gzip members, resynchronisation) and feeds them here.
+Our own parser, not warcio's ArchiveIterator, because warcio reads a short record silently and
+recovery and fixity need the opposite: a short read is an error, every declared digest is
+recomputed while the block streams past, and each fault is a `RecordProblem`, so one bad digest
+does not hide the rest. `warc/scan` finds the records of a file and feeds them here.
+See docs/warc-layout.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, Any
@@ -49,6 +43,7 @@ class ProblemKind(StrEnum):
     UNFINISHED_FILE = "unfinished_file"
     MISSING_RECORD = "missing_record"
     UNINDEXED_CAPTURE = "unindexed_capture"
+    INVALID_PACKAGE = "invalid_package"  # a downloaded WACZ's datapackage: a hash, a missing part
 
 
 @dataclass(frozen=True)
@@ -177,19 +172,96 @@ def read_headers(stream: IO[bytes]) -> tuple[str, list[tuple[str, str]], int] | 
         fields.append((name.strip(), value.strip()))
 
 
+class _Block:
+    """One record's block as it streams past: both digests, the HTTP head split off, metadata kept."""
+
+    def __init__(self, block: _Digests, payload: _Digests, *, http: bool, keep: bool) -> None:
+        self.block = block
+        self.payload = payload
+        self.kept: bytearray | None = bytearray() if keep else None
+        self._head: bytearray | None = bytearray() if http else None
+        self.http_head = b""
+        # Without an HTTP message the payload is the whole block (as warcio computes it).
+        self.payload_size: int | None = None if http else 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.block.update(chunk)
+        if self.kept is not None:
+            self.kept += chunk
+        if self._head is not None:
+            self._head += chunk
+            end = _http_head_end(self._head)
+            if end >= 0:
+                self.http_head, rest = bytes(self._head[:end]), bytes(self._head[end:])
+                self._head = None
+                self.payload_size = len(rest)
+                self.payload.update(rest)
+            elif len(self._head) > MAX_HEADER_BYTES:
+                self._head = None
+        elif self.payload_size is not None:
+            self.payload_size += len(chunk)
+            self.payload.update(chunk)
+
+    def finish(self) -> None:
+        if self._head and _http_head_end(self._head) < 0:
+            self.http_head = bytes(self._head)  # headers only (a revisit), possibly without the blank line
+
+    @property
+    def status(self) -> int | None:
+        if not self.http_head.startswith(b"HTTP/"):
+            return None
+        parts = self.http_head.split(b"\n", 1)[0].split()
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def _field_getter(fields: list[tuple[str, str]]) -> Callable[[str], str | None]:
+    def get(name: str) -> str | None:
+        lower = name.lower()
+        for key, value in fields:
+            if key.lower() == lower:
+                return value
+        return None
+
+    return get
+
+
+def _read_block(stream: IO[bytes], length: int, block: _Block) -> None:
+    remaining = length
+    while remaining:
+        chunk = stream.read(min(CHUNK, remaining))
+        if not chunk:
+            raise ShortReadError(f"the file ends {remaining} bytes before the end of the record's block")
+        remaining -= len(chunk)
+        block.feed(chunk)
+    block.finish()
+
+
+def _read_trailer(stream: IO[bytes], problems: list[RecordProblem]) -> int:
+    trailer = stream.read(4)
+    if trailer != b"\r\n\r\n":
+        if b"\r\n\r\n".startswith(trailer):
+            raise ShortReadError("the file ends before the record's closing CRLF CRLF")
+        problems.append(RecordProblem(ProblemKind.CORRUPT_RECORD, "record is not followed by CRLF CRLF"))
+    return len(trailer)
+
+
+def _check_digests(block: _Block, problems: list[RecordProblem]) -> None:
+    block.block.check(problems)
+    if block.payload_size is not None:
+        block.payload.check(problems)
+    elif block.payload.expected is not None:
+        problems.append(
+            RecordProblem(ProblemKind.UNCHECKED_DIGEST, "payload digest present but not checked: no HTTP message")
+        )
+
+
 def parse_record(stream: IO[bytes], offset: int, keep_metadata: bool) -> tuple[RecordInfo, int] | None:
     """Parse and verify one record from `stream`; returns the record and the bytes it used."""
     parsed = read_headers(stream)
     if parsed is None:
         return None
     _version, fields, used = parsed
-
-    def get(name: str) -> str | None:
-        for key, value in fields:
-            if key.lower() == name.lower():
-                return value
-        return None
-
+    get = _field_getter(fields)
     try:
         declared_length = int(get("Content-Length") or "")
     except ValueError:
@@ -197,61 +269,17 @@ def parse_record(stream: IO[bytes], offset: int, keep_metadata: bool) -> tuple[R
     rec_type = (get("WARC-Type") or "").lower()
     content_type = get("Content-Type")
     problems: list[RecordProblem] = []
-    block = _Digests(get("WARC-Block-Digest"), "block", problems)
     is_revisit = rec_type == "revisit"
-    payload = _Digests(None if is_revisit else get("WARC-Payload-Digest"), "payload", problems)
-    http = rec_type in ("response", "request", "revisit") and "application/http" in (content_type or "").lower()
-    keep = keep_metadata and rec_type == "metadata" and declared_length <= MAX_METADATA_BYTES
-    kept = bytearray() if keep else None
-    head: bytearray | None = bytearray() if http else None
-    http_head = b""
-    # Without an HTTP message the payload is the whole block (as warcio computes it).
-    payload_size: int | None = None if http else 0
-    remaining = declared_length
-    while remaining:
-        chunk = stream.read(min(CHUNK, remaining))
-        if not chunk:
-            raise ShortReadError(f"the file ends {remaining} bytes before the end of the record's block")
-        remaining -= len(chunk)
-        block.update(chunk)
-        if kept is not None:
-            kept += chunk
-        if head is not None:
-            head += chunk
-            end = _http_head_end(head)
-            if end >= 0:
-                http_head, rest = bytes(head[:end]), bytes(head[end:])
-                head = None
-                payload_size = len(rest)
-                payload.update(rest)
-            elif len(head) > MAX_HEADER_BYTES:
-                head = None
-        elif payload_size is not None:
-            payload_size += len(chunk)
-            payload.update(chunk)
-    used += declared_length
-    if head is not None and _http_head_end(head) < 0 and head:
-        http_head = bytes(head)  # headers only (a revisit), possibly without the blank line
-    trailer = stream.read(4)
-    used += len(trailer)
-    if trailer != b"\r\n\r\n":
-        if b"\r\n\r\n".startswith(trailer):
-            raise ShortReadError("the file ends before the record's closing CRLF CRLF")
-        problems.append(RecordProblem(ProblemKind.CORRUPT_RECORD, "record is not followed by CRLF CRLF"))
-    block.check(problems)
-    if payload_size is not None:
-        payload.check(problems)
-    elif payload.expected is not None:
-        problems.append(
-            RecordProblem(ProblemKind.UNCHECKED_DIGEST, "payload digest present but not checked: no HTTP message")
-        )
-    if is_revisit:
-        payload_size = None
-    status = None
-    if http_head.startswith(b"HTTP/"):
-        parts = http_head.split(b"\n", 1)[0].split()
-        if len(parts) > 1 and parts[1].isdigit():
-            status = int(parts[1])
+    block = _Block(
+        _Digests(get("WARC-Block-Digest"), "block", problems),
+        _Digests(None if is_revisit else get("WARC-Payload-Digest"), "payload", problems),
+        http=rec_type in ("response", "request", "revisit") and "application/http" in (content_type or "").lower(),
+        keep=keep_metadata and rec_type == "metadata" and declared_length <= MAX_METADATA_BYTES,
+    )
+    _read_block(stream, declared_length, block)
+    used += declared_length + _read_trailer(stream, problems)
+    _check_digests(block, problems)
+    payload_size = None if is_revisit else block.payload_size
     info = RecordInfo(
         offset=offset,
         length=0,
@@ -261,13 +289,13 @@ def parse_record(stream: IO[bytes], offset: int, keep_metadata: bool) -> tuple[R
         date=get("WARC-Date"),
         content_type=content_type,
         headers=tuple(fields),
-        block_digest=block.declared,
+        block_digest=block.block.declared,
         payload_digest=get("WARC-Payload-Digest"),
-        block_sha256=block.sha256.hexdigest(),
-        payload_sha256=None if payload_size is None else payload.sha256.hexdigest(),
+        block_sha256=block.block.sha256.hexdigest(),
+        payload_sha256=None if payload_size is None else block.payload.sha256.hexdigest(),
         payload_size=payload_size,
-        http_status=status,
+        http_status=block.status,
         problems=tuple(problems),
-        block=None if kept is None else bytes(kept),
+        block=None if block.kept is None else bytes(block.kept),
     )
     return info, used

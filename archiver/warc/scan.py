@@ -1,18 +1,11 @@
 """A WARC file read record by record: gzip members found exactly, faults reported, then resumed.
 
-Why not warcio's ArchiveIterator (reliability.md §0.2): it drops the partial last record of a
-`.warc.gz` *silently*, and `warcio check` exits 0 on such a file. Recovery (warcrecovery) must cut
-a crashed file back to its last complete record, and fixity must report every fault, so this
-scanner works on exact gzip member boundaries: zlib says whether a member ended with a valid CRC
-and length, a member that does not end is a `truncated` fault at its offset, and after a corrupt
-member it resynchronises on the next gzip header, so one bad record does not hide the rest.
-Memory stays bounded: a member is inflated in bounded steps into a spooled file before its
-record is parsed (warcrecord.parse_record). A `.warc` without gzip has no boundary to resume at,
-so the scan stops at its first fault.
-
-Also here: finding the file a `WarcLocation` names (`locate`, which knows the `.open` twin of a
-file still being written), reading the one record at a location strictly (`read_record_info`,
-`read_record_headers`), and listing and naming an archive's WARC files.
+Not warcio's ArchiveIterator, which drops a `.warc.gz`'s partial last record silently: recovery
+must cut a crashed file back to its last complete record and fixity must report every fault, so
+this scanner works on exact gzip member boundaries and resynchronises after a corrupt one, in
+bounded memory. Also here: `locate` (a `WarcLocation`'s file, `.open` twin included), reading the
+record at a location strictly, and listing and naming an archive's WARC files.
+See docs/warc-layout.md.
 """
 
 from __future__ import annotations

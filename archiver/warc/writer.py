@@ -1,25 +1,10 @@
 """WARC/1.1 records serialised one gzip member each: response, revisit, request, metadata, warcinfo.
 
-Why it is built this way (reliability.md §0.1):
-
-* warcio's `WARCWriter` serialises the records (header syntax, Content-Length, the CRLF CRLF
-  terminator), but we hand it finished digests (`sha256:<hex>`, which `warcio check` verifies)
-  and our own gzip member writer, so that each record is one gzip member at a level we choose
-  (level 0 for payloads that are already compressed or random-looking: deflating them again
-  only costs CPU). One member per record keeps every record's offset what CDX tools seek to.
-* Payloads are the bodies exactly as received: de-chunked, still content-encoded. A
-  `Transfer-Encoding` header is renamed `X-Crawler-Transfer-Encoding` and Content-Length is set
-  to the stored length (the original kept as `X-Crawler-Content-Length`), so the archived HTTP
-  message is self-consistent (what Common Crawl and StormCrawler do).
-* A revisit record follows the identical-payload-digest profile: WARC-Refers-To*, the payload
-  digest, the response's status line and headers, WARC-Date, target URI and IP; our
-  `Archiver-Refers-To-*` fields name the original's file and offset so a reader needs no index.
-  Every record carries its file's WARC-Warcinfo-ID. Tried and not taken: deflate level 9 for the
-  small records (not a byte smaller than level 6 on them) and writing the header block ourselves
-  (warcio adds no field we do not ask for, so it would save nothing).
-
-The writer knows nothing of files, rollover or locking: it writes into a `RecordSink` (the open
-file, counting and hashing every byte) that warcstore owns.
+warcio's `WARCWriter` serialises the records, but we hand it finished digests and our own gzip
+member writer, so that each record is one member at a level we choose (its offset is what CDX tools
+seek to). Payloads are stored exactly as received; revisits follow the identical-payload-digest
+profile and name their original's file and offset. The writer knows nothing of files, rollover
+or locking: it writes into a `RecordSink` that `store/warcfiles` owns. See docs/warc-layout.md.
 """
 
 from __future__ import annotations
@@ -36,7 +21,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archiver.net.exchange import Exchange
-from archiver.warc.metadata import METADATA_FORMAT, RefersTo
+from archiver.warc.metadata import METADATA_CONTENT_TYPE, METADATA_FORMAT, RefersTo
 from archiver.warc.record import REFERS_TO_FILE, REFERS_TO_OFFSET
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -264,7 +249,7 @@ class RecordWriter:
             "metadata",
             payload=BytesIO(data),
             length=len(data),
-            warc_content_type="application/json",
+            warc_content_type=METADATA_CONTENT_TYPE,  # why not application/json: warc/metadata.py
             warc_headers_dict=fields,
         )
         self._emit(sink, record, self.compress_level)
@@ -279,7 +264,12 @@ class RecordWriter:
             "payload-digest": "payload digests cover the de-chunked, content-encoded entity body",
             "http-headers": "Transfer-Encoding renamed X-Crawler-Transfer-Encoding; Content-Length is the stored "
             "length, a different original kept as X-Crawler-Content-Length",
-            "metadata": f"one application/json metadata record per capture ({METADATA_FORMAT})",
+            "metadata": f"one {METADATA_CONTENT_TYPE} metadata record per capture, its JSON document "
+            f"({METADATA_FORMAT}) in the archiver-capture field",
+            # Webrecorder's collection metadata. py-wacz counts a response as a page only when a
+            # browser's Referer names it, unless a warcinfo says this is a collection; every
+            # top-level capture of ours is a page (issue 12: `wacz create --detect-pages` found 0).
+            "json-metadata": '{"type": "collection", "title": "archiver captures"}',
         }
         data = "".join(f"{k}: {v}\r\n" for k, v in info.items()).encode()
         fields = {

@@ -190,9 +190,9 @@ def test_revisit_is_followed_to_its_response(tmp_path: Path) -> None:
     # The location is the record holding the payload: this revisit names its original by URI only,
     # which a reader going by offset could not follow.
     assert record_at(path, capture.warc.offset)[0] == "response"
-    from archiver.pipeline.compare import stored_payload
+    from archiver.warc.read import payload_at
 
-    payload, _, _ = stored_payload(tmp_path, capture.warc)
+    payload = payload_at(tmp_path, capture.warc).body
     try:
         assert payload.read_all() == body
     finally:

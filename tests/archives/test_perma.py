@@ -17,9 +17,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.archives.perma import Perma
-from archiver.archives.protocol import Archives, judge
+from archiver.archives.protocol import Archives
 from archiver.archives.wayback import Wayback
 from archiver.config import Config, PermaConfig, WaybackConfig
+from archiver.judge.archive import judge
 from archiver.models import ArchiveKind, ArchiveVerdict, Memento
 from archiver.pipeline.capture import CaptureEngine
 from archiver.refs import parse_archive_ref

@@ -12,9 +12,10 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from archiver.archives.protocol import Archives, MementoArchive, is_challenge, judge, link_relations
+from archiver.archives.protocol import Archives, MementoArchive, is_challenge, link_relations
 from archiver.archives.wayback import Wayback, parse_cdx_json, timestamp_datetime
 from archiver.config import Config, WaybackConfig
+from archiver.judge.archive import judge
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
 from archiver.pipeline.capture import CaptureEngine
 from archiver.refs import parse_archive_ref

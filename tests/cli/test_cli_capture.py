@@ -1,7 +1,8 @@
-"""`archiver fetch / show / history / verify / index rebuild`, run as a user runs them: a process.
+"""`archiver fetch / show / history / verify / index rebuild`, run as a user runs them.
 
-Each test drives the real command line (`python -m archiver`) against a real local HTTP server
-and a real archive folder, and checks the exit code, the printed output and the files left.
+Each test drives the real command line (`main(argv)`, in-process; the SIGKILL test as a process)
+against a real local HTTP server and a real archive folder, and checks the exit code, the printed
+output and the files left.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from tests.clirun import Result, invoke
 from tests.wire import WireServer, drip, response, routes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,19 +39,11 @@ def write_config(tmp_path: Path, **fetch: object) -> Path:
     return path
 
 
-def run(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    return subprocess.run(
-        [sys.executable, "-m", "archiver", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
+def run(config: Path, *args: str) -> Result[str]:
+    return invoke(*args, "--config", str(config))
 
 
-def captures_of(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+def captures_of(result: Result[str]) -> list[dict[str, object]]:
     return list(json.loads(result.stdout)["captures"])
 
 

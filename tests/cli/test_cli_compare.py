@@ -8,9 +8,6 @@ archived copy from the local Wayback imitation. Exit codes: 0 identical/equivale
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from tests.clirun import Result, invoke
 from tests.imitations import serve
 from tests.imitations.wayback import WaybackCapture, WaybackImitation
 
@@ -55,19 +53,11 @@ def config_file(tmp_path: Path, site: HTTPServer) -> Iterator[Path]:
         yield path
 
 
-def run(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "PERMA_API_KEY"}
-    return subprocess.run(
-        [sys.executable, "-m", "archiver", *args, "--config", str(config_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
+def run(config_file: Path, *args: str) -> Result[str]:
+    return invoke(*args, "--config", str(config_file))
 
 
-def document(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def document(result: Result[str]) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(result.stdout)
     return data
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,6 +25,7 @@ from archiver.errors import UsageError
 from archiver.models import ArchiveKind, ArchiveVerdict
 from archiver.pipeline.capture import CaptureEngine
 from archiver.pipeline.mirror import check_cited_url, mirror, mirror_with, parse_refs, usable
+from tests.clirun import Result, invoke
 from tests.conftest import shared_file
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
@@ -88,21 +86,12 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield World(perma, wayback, api, site, wayback_url, config, archive)
 
 
-def run(world: World, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "PERMA_API_KEY"}
-    if key is not None:
-        env["PERMA_API_KEY"] = key
-    return subprocess.run(
-        [sys.executable, "-m", "archiver", *args, "--config", str(world.config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
+def run(world: World, *args: str, key: str | None = None, columns: int | None = None) -> Result[str]:
+    env = {} if key is None else {"PERMA_API_KEY": key}
+    return invoke(*args, "--config", str(world.config), env=env, columns=columns)
 
 
-def mementos_of(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+def mementos_of(result: Result[str]) -> list[dict[str, Any]]:
     document = json.loads(result.stdout)
     assert document["schema_version"] == 1 and document["tool"] == "archiver"
     return list(document["mementos"])
@@ -196,7 +185,8 @@ def test_local_capture_references_and_table_output(world: World, httpserver: HTT
     fetched = run(world, "fetch", httpserver.url_for("/page"), "--format", "json")
     assert fetched.returncode == 0, fetched.stderr
     capture_id = json.loads(fetched.stdout)["captures"][0]["id"]
-    result = run(world, "mirror", f"capture:{capture_id}", "capture:ffffffff")
+    # Wide enough that no phrase looked for is folded across two lines of a cell.
+    result = run(world, "mirror", f"capture:{capture_id}", "capture:ffffffff", columns=120)
     assert result.returncode == 2  # the second names no capture
     for words in ("ok", "not_found", "local-index", httpserver.url_for("/page"), "no capture with ID 'ffffffff'"):
         assert words in result.stdout
@@ -259,3 +249,53 @@ def test_local_reference_judged_by_its_status(config: Config, httpserver: HTTPSe
     assert usable(same)
     assert not usable(replace(same, problems=("datapackage.json: hash mismatch",)))  # a tampered download
     assert not usable(replace(same, capture=None))
+
+
+# -- verify covers mirrors/, and mirror says what `wacz validate` would reject (issue 12) ----------
+
+
+def test_verify_checks_the_downloaded_files_and_finds_a_tampered_byte(world: World) -> None:
+    assert run(world, "mirror", "5UBL-GCVG", "W5MF-N9EV", "--format", "json", key=KEY).returncode == 0
+    clean = run(world, "verify", "--format", "json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    report = json.loads(clean.stdout)
+    assert report["ok"] and report["files_checked"] >= 2 and report["records_checked"] >= 10
+
+    mirrored = world.archive / "mirrors" / "perma" / "W5MF-N9EV.warc.gz"
+    data = bytearray(mirrored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    mirrored.write_bytes(bytes(data))
+    tampered = run(world, "verify", "--format", "json")
+    assert tampered.returncode == 2
+    problems = json.loads(tampered.stdout)["problems"]
+    assert {p["file"] for p in problems} == {"mirrors/perma/W5MF-N9EV.warc.gz"}
+    assert "manifest_mismatch" in {p["kind"] for p in problems}  # the sha256 the index recorded
+    table = run(world, "verify")
+    assert table.returncode == 2 and "mirrors/perma/W5MF-N9EV.warc.gz" in table.stdout
+
+
+def test_mirror_notes_a_wacz_that_would_fail_wacz_validate(world: World, tmp_path: Path) -> None:
+    import zipfile
+
+    source = shared_file("interop/scoop-example.com.wacz")
+    stripped = tmp_path / "no-pages.wacz"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(stripped, "w") as new:
+        # pages.jsonl dropped and unlisted, the package's digest recomputed: every hash still holds
+        package = json.loads(old.read("datapackage.json"))
+        package["resources"] = [r for r in package["resources"] if r["path"] != "pages/pages.jsonl"]
+        package_bytes = json.dumps(package).encode()
+        digest = json.loads(old.read("datapackage-digest.json"))
+        digest["hash"] = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
+        replaced = {"datapackage.json": package_bytes, "datapackage-digest.json": json.dumps(digest).encode()}
+        for info in old.infolist():
+            if info.filename != "pages/pages.jsonl":
+                new.writestr(info, replaced.get(info.filename, old.read(info.filename)))
+    world.perma.links.append(
+        StoredLink("N0PG-5555", "https://example.com/", SCOOP_DATE, wacz=stripped.read_bytes(), owners=frozenset({KEY}))
+    )
+    result = run(world, "mirror", "N0PG-5555", "--format", "json", key=KEY)
+    assert result.returncode == 0, result.stdout + result.stderr  # the content is intact: still usable
+    (memento,) = mementos_of(result)
+    assert memento["verdict"] == "ok" and memento["problems"] == []
+    assert "would fail `wacz validate`: pages/pages.jsonl is missing" in memento["reason"]
+    assert "wacz validate" in run(world, "mirror", "N0PG-5555", key=KEY).stdout

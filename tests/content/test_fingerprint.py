@@ -16,10 +16,10 @@ import pytest
 import zstandard
 from pytest_httpserver import HTTPServer
 
+from archiver.content.body import Body
 from archiver.content.decoding import decode_payload
 from archiver.content.fingerprint import Fingerprint, PayloadKind, comparable_text, fingerprint, text_digest
 from archiver.errors import DecodeError, DecompressionLimitError
-from archiver.net.exchange import Body
 
 MiB = 1024 * 1024
 HTML = "<html><head><title> 朱镕基 谈 改革 </title></head><body><p>朱<b>镕基</b>：价格 €</p><p>Second</p></body></html>"

@@ -14,6 +14,12 @@ a replaced link's download. The site answers `/{guid}` with Memento headers on 2
 non-canonical GUID, 302 for a replaced link, 403 private, 404 unknown, 410 deleted, and a page
 without Memento headers for a pending or failed capture. `challenge` switches on a Cloudflare
 challenge ("header": 403 + `cf-mitigated: challenge`; "page": the HTML page alone).
+
+Creating links (permacc.md §1c, §6): `POST /v1/archives/` (JSON or form) answers 201 with the
+authenticated record, its primary capture `pending`; `POST /v1/archives/batches` (JSON only)
+answers 201 with `capture_jobs`; `GET /v1/capture_jobs/{guid}/` reports `in_progress` for
+`capture_polls` polls, then `completed` (or what `capture_fate[url]` says: "failed", or "never"
+to stay `in_progress`). `usage_limit` answers the DRF usage-limit 400, `down` a 503 page.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,6 +44,14 @@ NO_CREDENTIALS = {"detail": "Authentication credentials were not provided."}
 INVALID_TOKEN = {"detail": "Invalid token."}
 NO_PERMISSION = {"detail": "You do not have permission to perform this action."}
 BAD_FORMAT = {"file_format": "The specified format is not supported. Options: warc, wacz."}
+USAGE_LIMIT = {
+    "error": [
+        "Perma can't create this link. You've reached your usage limit. "
+        "Visit your Usage Plan page for information and plan options."
+    ]
+}
+URL_EMPTY = {"url": ["URL cannot be empty."]}
+GUID_LETTERS = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 PAGE_SIZE = 300
 MAX_PAGES = 10
 GUID = r"(?P<guid>[a-zA-Z0-9\-]{6,11})"
@@ -90,6 +104,12 @@ class PermaImitation:
     challenge: str | None = None  # None | "header" | "page"
     rate_limited: bool = False
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (host, path?query, auth)
+    usage_limit: bool = False
+    down: bool = False
+    capture_polls: int = 1
+    capture_fate: dict[str, str] = field(default_factory=dict)  # url -> "failed" | "never"
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # guid -> capture job state
+    _serial: int = 0
 
     def _find(self, guid: str) -> StoredLink | None:
         return next((link for link in self.links if link.guid == guid), None)  # exact: no canonicalising
@@ -118,6 +138,14 @@ class PermaImitation:
     def _api(self, request: Request) -> Response:
         path = request.path
         base = request.host_url.rstrip("/")
+        if self.down:
+            return _html("<h1>503 Service Unavailable</h1>", 503)
+        if request.method == "POST" and re.fullmatch(r"/v1/(?:user/)?archives/batches/?", path):
+            return self._create_batch(request, base)
+        if request.method == "POST" and re.fullmatch(r"/v1/(?:user/)?archives/?", path):
+            return self._create_one(request, base)
+        if match := re.fullmatch(rf"/v1/capture_jobs/{GUID}/?", path):
+            return self._capture_job(request, match["guid"])
         if re.fullmatch(r"/v1/public/archives/?", path):
             return self._public_list(request, base)
         if match := re.fullmatch(rf"/v1/public/archives/{GUID}/?", path):
@@ -157,6 +185,115 @@ class PermaImitation:
             mine = [link for link in self.links if self._key(request) in link.owners and not link.deleted]
             return self._page(request, base, mine, public=False)
         return _page_not_found()
+
+    # -- creating links -------------------------------------------------------------------------
+
+    def _new_link(self, url: str, key: str | None) -> StoredLink:
+        self._serial += 1
+        n, letters = self._serial, ""
+        for _ in range(8):
+            letters = GUID_LETTERS[n % 32] + letters
+            n //= 32
+        guid = "2" + letters[1:4] + "-" + letters[4:]  # a leading digit: Perma redraws all-letter starts
+        if not re.match(r"^https?://", url):
+            url = "http://" + url
+        link = StoredLink(
+            guid,
+            url[:2100],
+            datetime.now(UTC).replace(microsecond=0),
+            title=url,
+            primary_status="pending",
+            owners=frozenset({key}) if key else frozenset(),
+        )
+        self.links.append(link)
+        self.jobs[guid] = {"polls": 0, "status": "pending"}
+        return link
+
+    def _refuse_creation(self, request: Request) -> Response | None:
+        refused = self._authenticate(request)
+        if refused is not None:
+            return refused
+        if self.usage_limit:
+            return _json(USAGE_LIMIT, 400)
+        return None
+
+    def _create_one(self, request: Request, base: str) -> Response:
+        refused = self._refuse_creation(request)
+        if refused is not None:
+            return refused
+        body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+        url = str((body or {}).get("url") or "").strip()
+        if not url:
+            return _json(URL_EMPTY, 400)
+        link = self._new_link(url, self._key(request))
+        data = self._serialise(link, base, public=False)
+        data["captures"] = [dict(data["captures"][0], status="pending")]
+        data["warc_size"] = data["wacz_size"] = None
+        return _json(data, 201)
+
+    def _create_batch(self, request: Request, base: str) -> Response:
+        refused = self._refuse_creation(request)
+        if refused is not None:
+            return refused
+        if not request.is_json:
+            return _json({"detail": 'Unsupported media type "application/x-www-form-urlencoded" in request.'}, 415)
+        body = request.get_json(silent=True) or {}
+        urls = body.get("urls")
+        if not isinstance(urls, list):
+            return _json({"urls": ["This field is required."]}, 400)
+        jobs = []
+        for url in urls:
+            if not isinstance(url, str) or not url.strip():
+                jobs.append({"guid": None, "status": "invalid", "message": URL_EMPTY, "submitted_url": url})
+                continue
+            link = self._new_link(url.strip(), self._key(request))
+            jobs.append(self._job_document(link))
+        return _json(
+            {
+                "id": 1,
+                "started_on": datetime.now(UTC).isoformat(),
+                "created_by": {"id": 3},
+                "capture_jobs": jobs,
+                "target_folder": body.get("target_folder"),
+            },
+            201,
+        )
+
+    def _job_document(self, link: StoredLink) -> dict[str, Any]:
+        job = self.jobs[link.guid]
+        return {
+            "guid": link.guid,
+            "status": job["status"],
+            "message": job.get("message"),
+            "submitted_url": link.url,
+            "attempt": 1,
+            "step_count": job["polls"],
+            "step_description": "",
+            "queue_position": 0,
+            "title": link.title,
+            "user_deleted": False,
+        }
+
+    def _capture_job(self, request: Request, guid: str) -> Response:
+        refused = self._authenticate(request)
+        if refused is not None:
+            return refused
+        link = self._find(guid)
+        job = self.jobs.get(guid)
+        if link is None or job is None:
+            return _json(NOT_FOUND, 404)
+        job["polls"] += 1
+        fate = self.capture_fate.get(link.url, "completed")
+        if job["status"] in ("pending", "in_progress"):
+            if fate == "never" or job["polls"] <= self.capture_polls:
+                job["status"] = "in_progress"
+            elif fate == "failed":
+                job["status"], job["message"] = "failed", "Perma.cc could not capture this page."
+                link.primary_status = "failed"
+            else:
+                job["status"] = "completed"
+                link.primary_status = "success"
+        return _json(self._job_document(link))
 
     def _key(self, request: Request) -> str | None:
         header = request.headers.get("Authorization", "")

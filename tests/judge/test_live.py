@@ -80,7 +80,7 @@ def test_corpus_pages_served_live_get_their_label(httpserver: HTTPServer, case: 
 
 def test_statuses_map_to_verdicts_and_bot_walls_are_never_gone(httpserver: HTTPServer) -> None:
     expected = {404: "gone", 410: "gone", 401: "blocked", 402: "blocked", 403: "blocked", 429: "blocked",
-                451: "blocked", 500: "server_error", 503: "server_error", 400: "gone", 200: "ok"}  # fmt: skip
+                451: "blocked", 500: "server_error", 503: "server_error", 400: "blocked", 200: "ok"}  # fmt: skip
     for status in expected:
         httpserver.expect_request(f"/s{status}").respond_with_data(ARTICLE, status=status, content_type=HTML)
     for status, verdict in expected.items():

@@ -8,6 +8,7 @@ import pytest
 
 from archiver.config import PolicyConfig, load_config
 from archiver.judge.policy import judge
+from archiver.judge.title import TitleMatch
 from archiver.models import (
     ArchiveKind,
     ArchiveRef,
@@ -106,7 +107,7 @@ def test_title_missing_from_document_warns() -> None:
         ArchiveVerdict.OK,
         m,
         drift(DriftVerdict.IDENTICAL, 1.0),
-        title_in_document=True,
+        title_in_document=TitleMatch.FOUND,
     )
     assert ok.overall is Overall.PASS
     bad = judge(
@@ -116,7 +117,7 @@ def test_title_missing_from_document_warns() -> None:
         ArchiveVerdict.OK,
         m,
         drift(DriftVerdict.IDENTICAL, 1.0),
-        title_in_document=False,
+        title_in_document=TitleMatch.MISSING,
     )
     assert bad.overall is Overall.WARN
     assert any("Some Other Article" in r for r in bad.reasons)

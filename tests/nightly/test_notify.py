@@ -22,12 +22,10 @@ from werkzeug import Request, Response
 
 from archiver.config import NotifyConfig
 from archiver.net.politeness import RetryPolicy
+from archiver.nightly.news import NewsEvent, NewsItem, RunNews
 from archiver.nightly.notify import (
     Channel,
     Delivery,
-    NewsEvent,
-    NewsItem,
-    RunNews,
     news_message,
     news_payload,
     news_subject,

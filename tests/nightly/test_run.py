@@ -25,7 +25,7 @@ from archiver.errors import ArchiveLockedError, RunInterrupted
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, DriftVerdict, LiveVerdict, Overall
 from archiver.nightly.ledger import RunKind, ScheduledRun
 from archiver.nightly.linkstate import LinkCondition, LinkEvent
-from archiver.nightly.notify import NewsEvent
+from archiver.nightly.news import NewsEvent
 from archiver.nightly.reports import RunSummary
 from archiver.nightly.run import archive_status, run_once, scheduled_run
 from archiver.nightly.watchlist import open_watch

@@ -28,7 +28,7 @@ from archiver.models import (
 )
 from archiver.nightly.archived_copy import kept_memento
 from archiver.nightly.linkstate import LinkCondition, LinkEvent, LinkState
-from archiver.nightly.notify import NewsEvent, NewsItem
+from archiver.nightly.news import NewsEvent, NewsItem
 from archiver.nightly.source_result import (
     RESULT_DICTIONARY_1,
     SourceResult,
@@ -107,7 +107,7 @@ def test_results_are_recorded_with_the_state_and_rebuilt(config: Config) -> None
         entry, _ = watch.add("http://example.com/a", label="A")
         assert watch.begin_run("n1", "manual", "manual run", NOW) is True
         assert watch.begin_run("n1", "manual", "manual run", NOW) is False  # resumed
-        drift = Comparison(DriftVerdict.UNKNOWN, None, False, False, reason="no earlier copy to compare")
+        drift = Comparison.unknown("no earlier copy to compare")
         result = CheckResult(citation_of(entry), LiveVerdict.GONE, None, None, ArchiveVerdict.NONE, drift,
                              Overall.WARN, ("The live page is gone (HTTP 404).",))  # fmt: skip
         news = (NewsItem(entry.url, NewsEvent.NEWLY_FAILING, "HTTP 404", "A"),)
@@ -121,7 +121,7 @@ def test_results_are_recorded_with_the_state_and_rebuilt(config: Config) -> None
         assert watch.verdict_counts("n1")["live"] == {"gone": 1}
         # The next night says the same: its row shares the first night's document instead of a copy.
         watch.record("n2", outcome, state, None)
-        shared = watch.index._query("SELECT length(document) AS n, doc_run FROM watch_results WHERE run_id = 'n2'")
+        shared = watch.index.query("SELECT length(document) AS n, doc_run FROM watch_results WHERE run_id = 'n2'")
         assert (shared[0]["n"], shared[0]["doc_run"]) == (0, "n1")
         assert watch.results_of("n2", watch.entries())[entry.key] == rebuilt
         assert watch.last_result(entry.key, "n3") == (None, watch.last_result(entry.key, "n1")[1])  # type: ignore[index]

@@ -7,9 +7,6 @@ and the tests check the verdicts of every citation and the command's exit code f
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +16,7 @@ import docx
 import pytest
 from werkzeug import Request, Response
 
+from tests.clirun import Result, invoke, invoke_bytes
 from tests.conftest import shared_file
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
@@ -123,19 +121,11 @@ def world() -> Iterator[World]:
             yield World(live, site, api, wb)
 
 
-def run(config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "PERMA_API_KEY"}
-    return subprocess.run(
-        [sys.executable, "-m", "archiver", "check", *args, "--config", str(config)],
-        capture_output=True,
-        input=stdin,
-        timeout=120,
-        cwd=ROOT,
-        env=env,
-    )
+def run(config: Path, *args: str, stdin: bytes | None = None) -> Result[bytes]:
+    return invoke_bytes("check", *args, "--config", str(config), stdin=stdin)
 
 
-def results(proc: subprocess.CompletedProcess[bytes]) -> dict[str, dict[str, object]]:
+def results(proc: Result[bytes]) -> dict[str, dict[str, object]]:
     report = json.loads(proc.stdout)
     assert report["schema_version"] == 1
     by_path = {}
@@ -184,23 +174,7 @@ def test_markdown_document_gets_every_verdict_it_deserves(world: World, tmp_path
     assert any("different page" in r for r in got["blocked-not"]["reasons"])  # type: ignore[union-attr]
     assert len(got) == 7
 
-    history = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "archiver",
-            "history",
-            f"{world.live}/same",
-            "--format",
-            "json",
-            "--config",
-            str(world.config(tmp_path)),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    history = invoke("history", f"{world.live}/same", "--format", "json", "--config", str(world.config(tmp_path)))
     assert json.loads(history.stdout)["captures"], "the check's captures are in the archive"
 
 
@@ -241,13 +215,23 @@ def test_chinese_source_in_a_docx_with_the_title_in_the_document(world: World, t
 
 
 def test_title_of_a_wrong_archive_link_is_flagged(world: World, tmp_path: Path) -> None:
-    """The archive captured the cited URL, but its title is nowhere in the document: a warning."""
+    """The archive captured the cited URL, but its title is nowhere in the document: a warning.
+
+    Only where the document could hold it: a Chinese title is not looked for in an English brief.
+    """
     doc = tmp_path / "note.txt"
-    doc.write_text(f"See the report at {world.live}/zh\narchived: {world.perma_site}/2HHH-2HHH\n")
+    doc.write_text(f"本文所引报告见 {world.live}/zh\n存档：{world.perma_site}/2HHH-2HHH\n", encoding="utf-8")
     proc = run(world.config(tmp_path), str(doc), "--format", "json")
     (item,) = results(proc).values()
     assert item["overall"] == "warn"
     assert any("does not appear in the document" in r for r in item["reasons"])  # type: ignore[union-attr]
+
+    english = tmp_path / "brief.txt"
+    english.write_text(f"See the report at {world.live}/zh\narchived: {world.perma_site}/2HHH-2HHH\n")
+    proc = run(world.config(tmp_path), str(english), "--format", "json")
+    (item,) = results(proc).values()
+    assert item["overall"] == "pass", item["reasons"]
+    assert any("in another script than the document" in r for r in item["reasons"])  # type: ignore[union-attr]
 
 
 def test_no_live_and_no_archive_and_stdin(world: World, tmp_path: Path) -> None:

@@ -28,10 +28,10 @@ from archiver.pipeline.compare import (
     compare,
     compared_document,
     parse_source,
-    stored_payload,
     text_of_capture,
 )
 from archiver.store.index import Index
+from archiver.warc.read import payload_at
 from tests.conftest import shared_file
 from tests.imitations import serve
 from tests.imitations.perma import PermaImitation, StoredLink
@@ -178,7 +178,8 @@ def test_stored_payload_reads_a_compressed_wacz_member(tmp_path: Path) -> None:
     )
     capture = reading.capture
     assert capture is not None and capture.warc is not None and "#" in capture.warc.file
-    body, content_type, _ = stored_payload(tmp_path, capture.warc)
+    payload = payload_at(tmp_path, capture.warc)
+    body, content_type = payload.body, payload.content_type
     try:
         assert body.sha256 == capture.payload_sha256
         assert content_type is not None and "text/html" in content_type

@@ -4,7 +4,7 @@ The records below are built by hand with fixed times (the renderers never read a
 format's whole output is compared with a file in tests/fixtures/report/. After an intended change
 of output, regenerate the files and review the diff before committing:
 
-    ARCHIVER_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py
+    ARCHIVER_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/report/test_report.py
 
 A regenerating run still fails (so it is never mistaken for a passing one), naming the files written.
 """
@@ -298,19 +298,19 @@ def test_report_matches_golden_file(fmt: str) -> None:
 def test_history_matches_golden_file(fmt: str) -> None:
     captures = sample_captures()
     output = render_captures(
-        captures, fmt, title="history of https://example.com/news/1", markers=sample_markers(captures)
+        captures, fmt, title="history of https://example.com/news/1", markers=sample_markers(captures), width=120
     )
     _check_golden(f"history.{SUFFIX[fmt]}", output)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_mementos_match_golden_file(fmt: str) -> None:
-    _check_golden(f"mementos.{SUFFIX[fmt]}", render_mementos(sample_mementos(), fmt))
+    _check_golden(f"mementos.{SUFFIX[fmt]}", render_mementos(sample_mementos(), fmt, width=120))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_comparison_matches_golden_file(fmt: str) -> None:
-    output = render_comparison(sample_comparison(), "perma.cc/5UBL-GCVG", XINHUA, fmt)
+    output = render_comparison(sample_comparison(), "perma.cc/5UBL-GCVG", XINHUA, fmt, width=120)
     _check_golden(f"comparison.{SUFFIX[fmt]}", output)
 
 
@@ -606,3 +606,21 @@ def test_word_diff_gives_up_on_huge_paragraphs_quickly() -> None:
     before, after = "字" * 3000, "字" * 1500 + "词" * 1500
     left, right = word_diff(before, after)
     assert left == [(True, before)] and right == [(True, after)]
+
+
+def test_junit_and_csv_of_the_sample_report_read_back() -> None:
+    import csv
+    import io
+
+    from junitparser import Failure, JUnitXml
+
+    report = sample_report()
+    xml = JUnitXml.fromstring(render(report, "junit").encode())
+    cases = [case for suite in xml for case in suite]
+    assert len(cases) == len(report.results)
+    failed = [case for case in cases if any(isinstance(r, Failure) for r in case.result)]
+    assert len(failed) == report.summary["fail"]
+    assert render(report, "junit") == render(report, "junit"), "deterministic"
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv"), newline="")))
+    assert [row["overall"] for row in rows] == [r.overall.value for r in report.results]
+    assert [row["url"] for row in rows] == [r.citation.url for r in report.results]

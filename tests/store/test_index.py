@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from archiver.errors import StoreError, UnknownCaptureError
-from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation, WarcLocation
+from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, PageKind, Truncation, WarcLocation
 from archiver.store.index import Index, rebuild_index
 from archiver.store.rows import BY_URL as _BY_URL
+from archiver.store.rows import COLUMNS, capture_row
 from archiver.store.rows import SELECT as _SELECT
 from archiver.store.schema import MIGRATIONS, Migration
 from tests.store.test_warcfiles import T0, capture_for, exchange, make_store, outcome, store_page
@@ -90,7 +91,7 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path) -> None:
         Index(path, migrations=[*MIGRATIONS, Migration("0002_python", python_step)])
     with Index(path) as index:
         assert index.applied_migrations() == [m.name for m in MIGRATIONS]
-        tables = {r[0] for r in index._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {r[0] for r in index.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "half" not in tables and "other" not in tables
 
 
@@ -153,13 +154,13 @@ def test_rebuild_equals_the_original(archive_dir: Path) -> None:
         with outcome("http://bad.invalid/", failure=Failure(ErrorKind.DNS, "no such host")) as result:
             index.add_capture(store.write(result, capture_for(result, "r10")))
         original = index.all_captures()
-        rows = index._query("SELECT * FROM captures ORDER BY id")
+        rows = index.query("SELECT * FROM captures ORDER BY id")
         original_rows = [tuple(r) for r in rows]
     assert len(original) == 10
     rebuilt = rebuild_index(paths)
     try:
         assert rebuilt.all_captures() == original
-        assert [tuple(r) for r in rebuilt._query("SELECT * FROM captures ORDER BY id")] == original_rows
+        assert [tuple(r) for r in rebuilt.query("SELECT * FROM captures ORDER BY id")] == original_rows
         assert rebuilt.applied_migrations() == [m.name for m in MIGRATIONS]
     finally:
         rebuilt.close()
@@ -202,20 +203,20 @@ def test_apply_recovery_makes_the_index_match_the_recovered_files(archive_dir: P
 
 
 def _plan(index: Index, sql: str, params: tuple[object, ...]) -> str:
-    return " | ".join(str(r[3]) for r in index._query(f"EXPLAIN QUERY PLAN {sql}", params))
+    return " | ".join(str(r[3]) for r in index.query(f"EXPLAIN QUERY PLAN {sql}", params))
 
 
 def test_lookups_use_the_lean_indexes_and_nothing_else_is_indexed(tmp_path: Path) -> None:
     """0004: (url) and a partial (final_url) where it differs; the payload/warc_file indexes are gone."""
     with Index(tmp_path / "index.sqlite3") as index:
         index.add_captures([full_capture(f"c{i}", f"http://a.test/{i}", i) for i in range(50)])
-        names = {r[0] for r in index._query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        names = {r[0] for r in index.query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
         assert {n for n in names if n.startswith("captures")} == {"captures_by_url", "captures_redirected"}
-        index._query("ANALYZE")
+        index.query("ANALYZE")
         plan = _plan(index, f"{_SELECT} WHERE {_BY_URL} ORDER BY fetched_at DESC", ("u", "u"))
         assert "captures_by_url (url=?)" in plan and "captures_redirected (final_url=?)" in plan, plan
         assert "SCAN captures" not in plan
-        partial = index._query("SELECT sql FROM sqlite_master WHERE name = 'captures_redirected'")[0][0]
+        partial = index.query("SELECT sql FROM sqlite_master WHERE name = 'captures_redirected'")[0][0]
         assert "WHERE final_url <> url" in partial
 
 
@@ -235,16 +236,26 @@ def test_redirected_and_unredirected_captures_are_found_by_either_url(tmp_path: 
         assert [c.id for c in index.history("http://old.test/")] == ["moved"]
         assert index.latest_capture("http://a.test/").id == "away"  # type: ignore[union-attr]
         partial = "SELECT id FROM captures INDEXED BY captures_redirected WHERE final_url = ? AND final_url <> url"
-        assert [r[0] for r in index._query(partial, ("http://a.test/",))] == ["moved"]  # "same" is not in it
+        assert [r[0] for r in index.query(partial, ("http://a.test/",))] == ["moved"]  # "same" is not in it
 
 
 def test_an_index_made_before_0004_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite3"
     with Index(path, migrations=MIGRATIONS[:3]) as old:
-        old.add_captures([full_capture("a", "http://a.test/", 0), full_capture("b", "http://b.test/", 1)])
+        # Rows as the code of that time wrote them: without the page-kind columns of 0005.
+        old_columns = COLUMNS[:-2]
+        insert = f"INSERT INTO captures ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})"
+        with old.transaction() as db:
+            db.executemany(
+                insert,
+                [
+                    capture_row(full_capture("a", "http://a.test/", 0))[:-2],
+                    capture_row(full_capture("b", "http://b.test/", 1))[:-2],
+                ],
+            )
         assert old.applied_migrations() == [m.name for m in MIGRATIONS[:3]]
     with Index(path) as index:
-        assert index.applied_migrations()[-1] == "0004_lean_capture_indexes"
+        assert index.applied_migrations()[-2:] == ["0004_lean_capture_indexes", "0005_capture_page_kind"]
         assert [c.id for c in index.history("http://a.test/final")] == ["a"]
         assert index.get_capture("b") == full_capture("b", "http://b.test/", 1)
 
@@ -253,8 +264,16 @@ def test_digests_are_stored_as_bytes_and_read_back_as_hex(tmp_path: Path) -> Non
     odd = full_capture("odd", payload_sha256="AB" * 32, text_sha256="not-hex")  # kept as given
     with Index(tmp_path / "index.sqlite3") as index:
         index.add_captures([full_capture("c"), odd])
-        row = index._query("SELECT payload_sha256, text_sha256 FROM captures WHERE id = 'c'")[0]
+        row = index.query("SELECT payload_sha256, text_sha256 FROM captures WHERE id = 'c'")[0]
         assert bytes(row[0]) == bytes.fromhex("ab" * 32) and len(row[1]) == 32
         assert index.get_capture("c") == full_capture("c")
         assert index.get_capture("odd") == odd
-        assert index._query("SELECT typeof(payload_sha256) FROM captures WHERE id = 'odd'")[0][0] == "text"
+        assert index.query("SELECT typeof(payload_sha256) FROM captures WHERE id = 'odd'")[0][0] == "text"
+
+
+def test_page_kind_and_evidence_round_trip(tmp_path: Path) -> None:
+    wall = full_capture("w", page_kind=PageKind.LOGIN_WALL, page_evidence=("title says 'Sina Visitor System'",))
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.add_captures([wall, full_capture("c")])
+        assert index.get_capture("w") == wall
+        assert index.get_capture("c").page_kind is None

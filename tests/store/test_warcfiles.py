@@ -27,11 +27,12 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.content.body import Body
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation
-from archiver.net.exchange import Attempt, Body, Exchange, FetchOutcome
+from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.store.recovery import read_manifest
 from archiver.store.warcfiles import WarcStore
-from archiver.warc.metadata import compact_revisit_document, iter_captures, iter_file_captures
+from archiver.warc.metadata import compact_revisit_document, decode_document, iter_captures, iter_file_captures
 from archiver.warc.read import read_decoded, read_payload
 from archiver.warc.scan import iter_records, warc_files
 from archiver.warc.writer import REVISIT_PROFILE
@@ -214,8 +215,10 @@ def test_capture_event_records_are_paired(archive_dir: Path) -> None:
     metadata = records[5]
     assert metadata[0].get_header("WARC-Concurrent-To") == records[3][0].get_header("WARC-Record-ID")
     assert metadata[0].get_header("WARC-Date") == records[3][0].get_header("WARC-Date")
-    assert metadata[0].get_header("Content-Type") == "application/json"
-    document = json.loads(metadata[2])
+    assert metadata[0].get_header("Content-Type") == "application/warc-fields"  # pywb does not index it
+    assert metadata[0].get_header("WARC-Target-URI") == "http://a.test/new"
+    document = decode_document("application/warc-fields", metadata[2])
+    assert document is not None
     assert document["capture"]["id"] == "r1"
     assert document["capture"]["warc"] == {
         "file": stored.warc.file,
@@ -449,7 +452,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from tests.store.test_warcfiles import capture_for, exchange, outcome
-    from archiver.net.exchange import Body
+    from archiver.content.body import Body
     from archiver.jsonform import capture_to_dict
     from archiver.models import ArchivePaths
     from archiver.store.warcfiles import WarcStore
@@ -588,7 +591,8 @@ def test_a_revisit_is_two_small_records_and_reads_back_whole(archive_dir: Path, 
     assert revisit[0].get_header("WARC-IP-Address") == "127.0.0.1"
     assert revisit[1].statusline == "200 OK" and revisit[1].get_header("Content-Type") == "text/html"
     assert metadata[0].get_header("WARC-Concurrent-To") == revisit[0].get_header("WARC-Record-ID")
-    document = json.loads(metadata[2])
+    document = decode_document(metadata[0].get_header("Content-Type"), metadata[2])
+    assert document is not None
     # What the revisit record already says is not said again...
     assert "revisit_of" not in document and "warc" not in document["capture"]
     assert "payload_sha256" not in document["capture"]
