@@ -46,6 +46,14 @@ def test_non_ascii_digest_is_a_record_problem_not_a_crash(tmp_path: Path) -> Non
         parse_digest("sha256:" + "\ufffd" * 43)
 
 
+def test_negative_content_length_is_a_fault_not_a_crash() -> None:
+    # parse_record asked the stream for a negative number of bytes (ValueError).
+    from archiver.warc.scan import FileFault
+
+    items = list(scan(FUZZ / "warc-negative-content-length.warc"))
+    assert any(isinstance(item, FileFault) and "negative Content-Length" in item.message for item in items)
+
+
 def test_docx_with_corrupt_deflate_data_is_an_extract_error() -> None:
     # zlib.error escaped python-docx.
     with pytest.raises(ExtractError, match="the DOCX could not be read"):
