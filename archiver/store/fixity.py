@@ -5,13 +5,7 @@ a short read or an unended gzip member is a failure: that is what a crash or a b
 each file's sha256 is checked against `warcs/manifest.sha256`; orphaned, missing and `.open` files
 are named; and every index row must match the record it points at. The audit returns a frozen
 report; the CLI renders it and exits 2 when it has any problem. See docs/warc-layout.md.
-
-Verify may run while a fetch writes, and takes a consistent view instead of locking writers out:
-the index rows are read first (a row is committed only after its records are on disk), then the
-file list and manifest, listed until two listings agree (the `.open` -> final rename race); a file
-renamed while read is read under its new name, a `.open` file a live writer holds (its flock) is
-audited up to its last complete record, and captures a live writer has not indexed yet are checked
-against a fresh read of the index. ArchiveBusyError says so when the listing never settles.
+It may run while a fetch writes: index first, then a settled file listing (`verify` says how).
 """
 
 from __future__ import annotations
@@ -154,7 +148,13 @@ def verify(
 ) -> FixityReport:
     """Audit the whole archive folder; `index` adds the index <-> WARC cross-checks.
 
-    `progress` is called with each WARC file's name once it is audited.
+    `progress` is called with each WARC file's name once it is audited. A consistent view while
+    writers run, without locking them out: the index rows are read first (a row is committed only
+    after its records are on disk), then the file list and manifest, listed until two listings
+    agree (the `.open` -> final rename race); a file renamed meanwhile is read under its new name,
+    a `.open` file a live writer holds (its flock) is audited up to its last complete record, and
+    captures it has not indexed yet are checked against a fresh read of the index.
+    ArchiveBusyError says so when the listing never settles.
     """
     root = paths.root
     indexed = {c.id: c for c in index.all_captures()} if index is not None else None  # first: see the docstring

@@ -5,10 +5,8 @@ read reported). To hand a payload to drift, extraction or `archiver show`, the r
 other WARC tools agree with is the right one, so this module reads with warcio and returns typed
 values: `RecordHead` (a record's headers and place) and `StoredPayload` (its entity body as
 stored, de-chunked and still content-encoded, with the HTTP headers that say how to decode it).
-A revisit is followed to its original: our `Archiver-Refers-To-*` fields, else its
-`WARC-Refers-To` record ID in our WARCs or in the same mirror file.
-The Content-Encoding is undone by `content.decoding` (`read_decoded`), never by warcio's
-`content_stream()`: that one has no output cap and crashes on brotli >= 1.2.
+A revisit is followed to its original (`Archiver-Refers-To-*`, else `WARC-Refers-To`). Content-
+Encoding is undone by `content.decoding` (`read_decoded`), never warcio's uncapped `content_stream()`.
 """
 
 from __future__ import annotations

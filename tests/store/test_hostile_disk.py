@@ -26,7 +26,8 @@ def _mount(*args: str) -> None:
 
 
 def _umount(target: Path) -> None:
-    subprocess.run(["umount", str(target)], check=True)
+    # Lazy: a child process of the test (or another xdist worker) may still hold a handle briefly.
+    subprocess.run(["umount", "-l", str(target)], check=True)
 
 
 @pytest.fixture
