@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from archiver.cluster import with_cluster
 from archiver.config import Config, load_config
 from archiver.models import Capture, Memento, Report
 from archiver.nightly.reports import RunSummary
@@ -29,7 +30,8 @@ def _config(config: Config | None) -> Config:
 
 def capture(urls: Sequence[str], config: Config | None = None) -> list[Capture]:
     """Capture URLs into the archive now (`archiver fetch`); one Capture per URL, in order."""
-    return asyncio.run(capture_urls(list(urls), _config(config)))
+    cfg = _config(config)
+    return asyncio.run(with_cluster(cfg, lambda runner: capture_urls(list(urls), cfg, runner=runner)))
 
 
 def check(
@@ -38,7 +40,8 @@ def check(
     """Judge every citation of the documents (`archiver check`); "-" reads standard input."""
     cfg = _config(config)
     docs = read_documents(documents, cfg.documents.max_bytes)
-    return asyncio.run(check_documents(docs, cfg, CheckOptions(live=live, archive=archive)))
+    options = CheckOptions(live=live, archive=archive)
+    return asyncio.run(with_cluster(cfg, lambda runner: check_documents(docs, cfg, options, runner=runner)))
 
 
 def compare(a: str, b: str, config: Config | None = None, *, quote: str | None = None) -> Compared:

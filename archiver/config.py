@@ -168,6 +168,21 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    address: str = _s(
+        "",
+        "Dask scheduler for run/check/fetch: tcp://host:8786 connects, local:N starts N worker processes; "
+        "empty runs in-process.",
+    )
+    shards_per_worker: int = _s(
+        4, "Shards (each a set of whole hosts) per worker, run side by side: more balance, more overhead."
+    )
+    max_shard_urls: int = _s(
+        5000, "More shards when they would hold more URLs than this (a host is never split); 0: no cap."
+    )
+
+
+@dataclass(frozen=True)
 class NotifyConfig:
     webhooks: list[str] = _s([], "URLs that receive a JSON POST after a run with news.")
     smtp_host: str = _s("", "SMTP server for e-mail after a run with news; empty disables e-mail.")
@@ -243,6 +258,7 @@ class Config:
     watch: WatchConfig = field(default_factory=WatchConfig, metadata={"help": "Nightly watch list."})
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig, metadata={"help": "Nightly schedule."})
     notify: NotifyConfig = field(default_factory=NotifyConfig, metadata={"help": "Notifications."})
+    cluster: ClusterConfig = field(default_factory=ClusterConfig, metadata={"help": "Scale-out over Dask."})
     policy: PolicyConfig = field(default_factory=PolicyConfig, metadata={"help": "Verdict -> level."})
 
 
@@ -370,6 +386,7 @@ def _validate(config: Config) -> None:
         "fetch.concurrency": f.concurrency,
         "fetch.host_concurrency": f.host_concurrency,
         "warc_max_bytes": config.warc_max_bytes,
+        "cluster.shards_per_worker": config.cluster.shards_per_worker,
     }
     for name, value in positive.items():
         if value <= 0:

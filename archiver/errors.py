@@ -22,7 +22,9 @@ raised, so callers handle only these. Every message says what happened and what 
 # ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
 # ├── ExtractError            a document could not be read for citations
 # ├── ScheduleError           the scheduler could not start or persist its job
-# └── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
+# ├── RunInterrupted          a run stopped early on request (SIGTERM/SIGINT); caught up later
+# └── ClusterError            the Dask cluster cannot be used (no scheduler, workers see another folder)
+#     └── ClusterLost         the scheduler went away mid-batch; what was returned is kept
 
 from __future__ import annotations
 
@@ -205,3 +207,11 @@ class ScheduleError(ArchiverError):
 
 class RunInterrupted(ArchiverError):
     """A run stopped early because it was asked to (SIGTERM/SIGINT); the scheduler catches it up."""
+
+
+class ClusterError(ArchiverError):
+    """The Dask cluster named by --cluster / [cluster] address cannot be used."""
+
+
+class ClusterLost(ClusterError):
+    """The scheduler went away mid-batch: the shards already returned are recorded, the rest are not."""

@@ -1,14 +1,11 @@
 """The fixity audit of `mirrors/`: each downloaded WACZ or WARC re-read and re-hashed as received.
 
-`archiver verify` runs it beside the audit of our own WARCs (store/fixity). Per file:
-* the file's sha256 against the one the index recorded when it was downloaded (`mementos`);
-* a WACZ's `datapackage.json` hashes and `datapackage-digest.json` (downloads.verify_wacz), and
-  what `wacz validate` would reject (archives/wacz.py);
-* every record of every WARC (a WACZ's `archive/*` members too) by our strict reader: block and
-  payload digests recomputed, truncation and corrupt gzip members found. Payload digests follow
-  the recording tool's convention for chunked bodies: Scoop and warcprox digest the body as sent
-  (chunked framing included), warcio-based tools the de-chunked body (warcio #74, heritrix3 #769);
-  a declared digest that matches either is honoured. Mirrors are never rewritten, only read.
+`archiver verify` runs it beside the audit of our own WARCs (store/fixity). Per file: its sha256
+against the one the index recorded at download; a WACZ's datapackage hashes and what `wacz
+validate` would reject (archives/wacz.py); every record by our strict reader. Payload digests of
+chunked bodies follow the recording tool's convention: Scoop and warcprox digest the body as sent,
+warcio-based tools the de-chunked body; a digest that matches either is honoured. Mirrors are
+never rewritten, only read. See docs/warc-layout.md.
 """
 
 from __future__ import annotations

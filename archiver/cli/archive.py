@@ -23,8 +23,9 @@ from archiver.cli.options import (
     stdout_style,
 )
 from archiver.models import Memento
-from archiver.pipeline import compare as comparing
 from archiver.pipeline.capture import CaptureEngine
+from archiver.pipeline.compare import compare as compare_sources
+from archiver.pipeline.compare import compared_document
 from archiver.pipeline.mirror import check_cited_url, mirror_with, parse_refs, usable
 from archiver.report import render_comparison, render_mementos
 from archiver.report.jsonout import dumps
@@ -79,9 +80,9 @@ def compare(
     """
     cfg = load()
     out_fmt = out_format(fmt)
-    compared = comparing.compare(cfg, a, b, quote=quote)
+    compared = compare_sources(cfg, a, b, quote=quote)
     if out_fmt == "json":
-        text = dumps(comparing.compared_document(compared))
+        text = dumps(compared_document(compared))
     else:
         style = stdout_style(output)
         text = render_comparison(

@@ -9,6 +9,7 @@ import typer
 
 from archiver.cli.archiving_output import render_outcomes
 from archiver.cli.options import (
+    ClusterOpt,
     ExitCode,
     OutputOpt,
     emit,
@@ -17,6 +18,7 @@ from archiver.cli.options import (
     run_with_progress,
     stdout_style,
 )
+from archiver.cluster import with_cluster
 from archiver.config import parse_statuses
 from archiver.errors import ConfigError, UsageError
 from archiver.models import Overall, Report
@@ -52,13 +54,14 @@ def check(
         str | None,
         typer.Option("--accept", metavar="STATUSES", help="Live statuses that are fine, e.g. 200..299,403."),
     ] = None,
+    cluster: ClusterOpt = None,
     fmt: Annotated[
         str | None, typer.Option("--format", metavar="NAME", help=f"Output format: {', '.join(REPORT_FORMATS)}.")
     ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every citation in the documents: live page, archived copy, drift. Exit 2 if any fails."""
-    cfg = load()
+    cfg = load(None if cluster is None else {"cluster": {"address": cluster}})
     out = out_format(fmt, REPORT_FORMATS)
     patterns = (*cfg.check.exclude, *(exclude or ()))
     for pattern in (*(exclude or ()), *(include or ())):
@@ -82,7 +85,11 @@ def check(
         accept=frozenset(accepted),
     )
     report = run_with_progress(
-        count_work(docs, cfg), "checking", lambda tick: check_documents(docs, cfg, options, progress=tick)
+        count_work(docs, cfg),
+        "checking",
+        lambda tick: with_cluster(
+            cfg, lambda runner: check_documents(docs, cfg, options, progress=tick, runner=runner)
+        ),
     )
     style = stdout_style(output)
     emit(render(report, out, width=style.width, color=style.color), output)

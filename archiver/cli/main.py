@@ -25,6 +25,7 @@ from archiver.cli import fixing as cli_fixing
 from archiver.cli import nightly as cli_nightly
 from archiver.cli import schema as cli_schema
 from archiver.cli.options import (
+    ClusterOpt,
     ColorMode,
     ExitCode,
     FormatOpt,
@@ -41,8 +42,9 @@ from archiver.cli.options import (
     set_globals,
     stdout_style,
 )
+from archiver.cluster import with_cluster
 from archiver.errors import ArchiverError, ConfigError, UsageError
-from archiver.pipeline import stored as store_ops
+from archiver.pipeline import stored
 from archiver.pipeline.capture import capture_urls
 from archiver.report import render_captures
 
@@ -106,18 +108,23 @@ def fetch(
     from_file: Annotated[
         Path | None, typer.Option("--from-file", metavar="FILE", help="A file of URLs, one a line ('-': stdin).")
     ] = None,
+    cluster: ClusterOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Capture URLs into the archive now (WARC + hashes + index) and print what was stored."""
-    cfg = load()
+    cfg = load(None if cluster is None else {"cluster": {"address": cluster}})
     targets = list(urls or [])
     if from_file is not None:
         targets += read_url_list(from_file)
     if not targets:
         raise UsageError("no URL given: name URLs or use --from-file")
     out_fmt = out_format(fmt)
-    captures = run_with_progress(len(targets), "fetching", lambda tick: capture_urls(targets, cfg, progress=tick))
+    captures = run_with_progress(
+        len(targets),
+        "fetching",
+        lambda tick: with_cluster(cfg, lambda runner: capture_urls(targets, cfg, progress=tick, runner=runner)),
+    )
     style = stdout_style(output)
     emit(render_captures(captures, out_fmt, title="captures", width=style.width, color=style.color), output)
     raise typer.Exit(ExitCode.OK if all(c.ok for c in captures) else ExitCode.FAILED)
@@ -132,9 +139,9 @@ def show(
 ) -> None:
     """Print one capture; with --body, its body decoded from the WARC record."""
     cfg = load()
-    capture = store_ops.get_capture(cfg, capture_id)
+    capture = stored.get_capture(cfg, capture_id)
     if body:
-        emit(store_ops.decoded_body(cfg, capture), output)
+        emit(stored.decoded_body(cfg, capture), output)
     else:
         style = stdout_style(output)
         title = f"capture {capture.id}"
@@ -149,7 +156,7 @@ def history(
 ) -> None:
     """List a URL's captures, newest first, marking where the payload or the text changed."""
     cfg = load()
-    captures, markers = store_ops.history(cfg, url)
+    captures, markers = stored.history(cfg, url)
     if not captures:
         note(f"no capture of {url} in {cfg.archive_dir}")
     style = stdout_style(output)
@@ -165,9 +172,9 @@ def verify(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """Re-read every WARC record, recompute its digests and check them against the index."""
     cfg = load()
     kind = out_format(fmt)
-    with progress(store_ops.warc_count(cfg), "verifying") as tick:
-        report = store_ops.verify(cfg, progress=tick)
-    emit(store_ops.render_fixity(report, kind), output)
+    with progress(stored.warc_count(cfg), "verifying") as tick:
+        report = stored.verify(cfg, progress=tick)
+    emit(stored.render_fixity(report, kind), output)
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
@@ -176,7 +183,7 @@ def index_rebuild() -> None:
     """Recreate index.sqlite3 from the WARC files alone."""
     cfg = load()
     with progress(None, "indexing captures") as tick:
-        count = store_ops.rebuild(cfg, progress=tick)
+        count = stored.rebuild(cfg, progress=tick)
     typer.echo(f"index rebuilt from the WARC files: {count} captures in {cfg.archive_dir / 'index.sqlite3'}")
 
 

@@ -18,7 +18,18 @@ from typing import Annotated, Any
 
 import typer
 
-from archiver.cli.options import ExitCode, FormatOpt, OutputOpt, emit, load, note, out_format, progress, stdout_style
+from archiver.cli.options import (
+    ClusterOpt,
+    ExitCode,
+    FormatOpt,
+    OutputOpt,
+    emit,
+    load,
+    note,
+    out_format,
+    progress,
+    stdout_style,
+)
 from archiver.errors import InvalidURLError, RunInterrupted, UsageError
 from archiver.nightly.linkstate import state_to_dict
 from archiver.nightly.reports import quiet_sources
@@ -138,11 +149,12 @@ def run(
     run_id: Annotated[
         str | None, typer.Option("--run-id", metavar="ID", help="Resume an interrupted run with this id.")
     ] = None,
+    cluster: ClusterOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Check every watched source now: capture, compare, advance link states, report, notify."""
-    cfg = load()
+    cfg = load(None if cluster is None else {"cluster": {"address": cluster}})
     kind = out_format(fmt, REPORT_FORMATS)  # a bad --format is refused before the run, not after it
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}

@@ -71,6 +71,14 @@ FormatOpt = Annotated[
     str | None, typer.Option("--format", metavar="NAME", help=f"Output format: {', '.join(FORMATS)}.")
 ]
 OutputOpt = Annotated[Path | None, typer.Option("--output", metavar="FILE", help="Write the report to this file.")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Run on Dask: tcp://host:8786 (a running scheduler) or local:N (N worker processes here).",
+    ),
+]
 
 
 T = TypeVar("T")

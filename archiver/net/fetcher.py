@@ -310,6 +310,10 @@ class Fetcher:
             raise RuntimeError("Fetcher used outside 'async with'")
         return self._client
 
+    def defer_host(self, host: str, seconds: float) -> None:
+        """Start nothing on `host` for `seconds` (another process fetched it just now)."""
+        self._hosts.defer(host, seconds)
+
     async def fetch(self, url: str) -> FetchOutcome:
         """Fetch `url`, following redirects; per-URL problems end up in `outcome.failure`."""
         if self._client is None:

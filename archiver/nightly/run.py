@@ -2,9 +2,10 @@
 
 Checks every watched source (`nightly/source_check`), records each result with its new link state
 in one transaction as it finishes (so a stopped or killed run resumes under the same run id without
-capturing twice), then writes the reports, notifies and records the run's end. The run lock keeps
-a manual and a scheduled run apart. `archive_status` is what `archiver status` prints.
-See docs/nightly.md.
+capturing twice), then writes the reports, notifies and records the run's end. With a `WorkRunner`
+(a cluster) the live pages are captured on its workers, each shard's sources judged and recorded
+here as it returns. The run lock keeps a manual and a scheduled run apart. `archive_status` is what
+`archiver status` prints. See docs/nightly.md.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import contextlib
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from archiver.clock import Clock, utc_now
+from archiver.cluster import work_runner
 from archiver.config import Config
-from archiver.errors import RunInterrupted
+from archiver.errors import ClusterLost, RunInterrupted
 from archiver.models import ArchivePaths
 from archiver.net.http import Client
 from archiver.nightly.ledger import LEDGER_NAME, Ledger, RunKind, RunOutcome, ScheduledRun
@@ -32,8 +34,8 @@ from archiver.nightly.reports import RunSummary, quiet_sources, run_report, writ
 from archiver.nightly.schedule import ScheduleStatus, schedule_status
 from archiver.nightly.source_check import SourceChecker
 from archiver.nightly.source_result import SourceResult
-from archiver.nightly.watchlist import RunRecord, WatchList, open_watch
-from archiver.pipeline.capture import CaptureEngine, IdFactory, new_capture_id
+from archiver.nightly.watchlist import RunRecord, WatchEntry, WatchList, open_watch
+from archiver.pipeline.capture import CaptureEngine, IdFactory, WorkRunner, new_capture_id
 from archiver.pipeline.mirror import open_archives
 from archiver.store.index import Index
 from archiver.store.locks import run_lock
@@ -48,25 +50,26 @@ async def _check_all(
     new_id: IdFactory,
     rng: random.Random,
     progress: Callable[[str], None] | None = None,
+    runner: WorkRunner | None = None,
 ) -> tuple[list[SourceResult], int]:
     """Check every source not yet done in this run; raises RunInterrupted when told to stop."""
-    async with CaptureEngine(config, clock=clock, new_id=new_id) as engine:
+    async with CaptureEngine(config, clock=clock, new_id=new_id) as engine, work_runner(config, runner) as work:
         assert engine.index is not None
         watch = WatchList(engine.index, clock)
         entries = watch.entries()
         watch.begin_run(run.run_id, run.kind.value, run.label, clock())
         done = watch.done_keys(run.run_id)
-        pending = deque(e for e in entries if e.key not in done)
+        pending = {e.key: e for e in entries if e.key not in done}  # a dict: removal is O(1)
         fresh: dict[str, SourceResult] = {}
         async with open_archives(config, engine) as archives:
             checker = SourceChecker(config, engine, archives, watch, rng)
 
-            async def worker() -> None:
-                while pending and not run.stop.is_set():
-                    entry = pending.popleft()
+            async def worker(queue: deque[WatchEntry]) -> None:
+                while queue and not run.stop.is_set():
+                    entry = queue.popleft()
                     # The check runs as its own task so a stop request cancels it mid-fetch: a slow
                     # site (deadline 60 s, retries) must not hold SIGTERM hostage. A cancelled
-                    # source is not recorded, so resuming the run checks it again.
+                    # source stays in `pending`, unrecorded, so resuming the run checks it again.
                     task = asyncio.ensure_future(checker.check(entry, run.run_id))
                     try:
                         while not task.done():
@@ -75,22 +78,37 @@ async def _check_all(
                                 task.cancel()
                                 with contextlib.suppress(asyncio.CancelledError):
                                     await task
-                                pending.appendleft(entry)
                                 return
                     finally:
                         if not task.done():
                             task.cancel()
                     outcome, state, baseline_id = task.result()
                     watch.record(run.run_id, outcome, state, baseline_id)
+                    pending.pop(entry.key, None)
                     fresh[entry.key] = outcome
                     if progress is not None:
                         progress(entry.url)
 
-            # A TaskGroup, not gather: an unexpected error in one worker cancels the others before
-            # the engine closes the archive under them.
-            async with asyncio.TaskGroup() as group:
-                for _ in range(max(1, min(config.fetch.concurrency, len(pending)))):
-                    group.create_task(worker())
+            async def check_each(queue: deque[WatchEntry]) -> None:
+                # A TaskGroup, not gather: an unexpected error in one worker cancels the others before
+                # the engine closes the archive under them.
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(max(1, min(config.fetch.concurrency, len(queue)))):
+                        group.create_task(worker(queue))
+
+            if work is None:
+                await check_each(deque(pending.values()))
+            else:
+                lost = await _check_on_cluster(work, engine, list(pending.values()), run, check_each)
+                if lost is not None:
+                    watch.end_run(
+                        run.run_id, "interrupted", None, {"checked": len(done) + len(fresh), "left": len(pending)}
+                    )
+                    raise RunInterrupted(
+                        f"run {run.run_id} stopped after {len(done) + len(fresh)} of {len(entries)} sources: the "
+                        f"cluster's scheduler ({config.cluster.address}) went away; running it again with the same "
+                        "run id resumes where it stopped"
+                    ) from lost
         if pending:
             watch.end_run(run.run_id, "interrupted", None, {"checked": len(done) + len(fresh), "left": len(pending)})
             raise RunInterrupted(
@@ -102,6 +120,29 @@ async def _check_all(
         return [s for s in ordered if s is not None], len(earlier)
 
 
+async def _check_on_cluster(
+    work: WorkRunner,
+    engine: CaptureEngine,
+    pending: list[WatchEntry],
+    run: ScheduledRun,
+    check_each: Callable[[deque[WatchEntry]], Awaitable[None]],
+) -> ClusterLost | None:
+    """Capture the pending sources on the cluster, judging each shard's sources as it returns."""
+    by_url: dict[str, list[WatchEntry]] = {}
+    for entry in pending:
+        by_url.setdefault(entry.url, []).append(entry)
+    try:
+        async with contextlib.aclosing(work.capture_batches(list(by_url), engine, with_main_text=True)) as batches:
+            async for batch in batches:
+                ready = deque(e for result in batch for e in by_url.pop(result.capture.url, []))
+                await check_each(ready)
+                if run.stop.is_set():
+                    break  # aclosing cancels the shards not yet returned
+    except ClusterLost as exc:
+        return exc
+    return None
+
+
 def run_pass(
     config: Config,
     run: ScheduledRun,
@@ -111,10 +152,11 @@ def run_pass(
     rng: random.Random | None = None,
     notify_client: Client | None = None,
     progress: Callable[[str], None] | None = None,
+    runner: WorkRunner | None = None,
 ) -> RunSummary:
     """One pass over the watch list for `run` (the caller holds the run lock); `progress` gets each URL checked."""
     started_at = clock()
-    sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random(), progress))
+    sources, resumed = asyncio.run(_check_all(config, run, clock, new_id, rng or random.Random(), progress, runner))
     finished_at = clock()
     report = run_report(run.run_id, run.label, started_at, finished_at, sources, resumed)
     paths = write_reports(config, run.run_id, report, quiet_sources(sources))
@@ -179,6 +221,7 @@ def run_once(
     rng: random.Random | None = None,
     notify_client: Client | None = None,
     progress: Callable[[str], None] | None = None,
+    runner: WorkRunner | None = None,
 ) -> RunSummary:
     """`archiver run`: one pass now, under the run lock, recorded in the ledger as a manual run.
 
@@ -194,7 +237,14 @@ def run_once(
         entry = ledger.begin(now, RunKind.MANUAL, label, run_id=run_id)
         try:
             summary = run_pass(
-                config, run, clock=clock, new_id=new_id, rng=rng, notify_client=notify_client, progress=progress
+                config,
+                run,
+                clock=clock,
+                new_id=new_id,
+                rng=rng,
+                notify_client=notify_client,
+                progress=progress,
+                runner=runner,
             )
         except RunInterrupted as exc:
             ledger.end(entry, RunOutcome.INTERRUPTED, str(exc))

@@ -3,8 +3,9 @@
 One `CaptureEngine` per command owns the shared HTTP client, the WARC writer and the index, with
 an injected clock and ID generator. The order makes a capture trustworthy: fetch (streamed and
 hashed), fingerprint (a text failure never stops archiving), write the WARC, then queue the index
-row. The WARC is the truth: a crash between the last two is repaired by recovery.
-See docs/pipeline.md.
+row. The WARC is the truth: a crash between the last two is repaired by recovery. Scale-out plugs
+in at two seams: a `WorkRunner` captures elsewhere and hands results to `adopt`; a cluster worker's
+engine takes `CaptureRows` instead of the index (the coordinator is its only writer). See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 from urllib.parse import urljoin
 
 from archiver import __version__
@@ -29,6 +32,7 @@ from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
 from archiver.store.index import Index, writable
 from archiver.store.warcfiles import WarcStore
+from archiver.urls import parse_url
 
 IdFactory = Callable[[], str]
 Progress = Callable[[Capture], None]
@@ -134,6 +138,27 @@ def build_capture(
     return CaptureResult(capture, fp, final.response_headers, page)
 
 
+class CaptureRows(Protocol):
+    """Where an engine finds a URL's latest capture (the revisit baseline) and puts the rows it stored."""
+
+    @property
+    def pending(self) -> int: ...
+
+    def latest_capture(self, url: str) -> Capture | None: ...
+
+    def queue_capture(self, capture: Capture) -> None: ...
+
+    def flush(self) -> object: ...
+
+
+class WorkRunner(Protocol):
+    """Captures URLs elsewhere for an open engine: adopts each batch into it, then yields it."""
+
+    def capture_batches(
+        self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool
+    ) -> AsyncGenerator[list[CaptureResult], None]: ...
+
+
 class CaptureEngine:
     """Fetch + fingerprint + WARC + index, for many URLs at once within the politeness limits."""
 
@@ -144,6 +169,8 @@ class CaptureEngine:
         clock: Clock = utc_now,
         new_id: IdFactory = new_capture_id,
         fetcher: Fetcher | None = None,
+        rows: CaptureRows | None = None,
+        on_warc_open: Callable[[Path], object] | None = None,
     ) -> None:
         self.config = config
         self.paths = ArchivePaths(config.archive_dir)
@@ -154,6 +181,12 @@ class CaptureEngine:
         self.store: WarcStore | None = None
         self.recovery_notes: list[str] = []
         self.index: Index | None = None
+        # A cluster worker's rows go back to the coordinator instead of into the index.
+        self._given_rows = rows
+        self.rows: CaptureRows | None = None
+        self._on_warc_open = on_warc_open
+        self._adopted: dict[str, CaptureResult] = {}
+        self._held: dict[str, Capture] = {}  # adopted rows indexed when their URL is captured (or at close)
         self._flusher: asyncio.Task[None] | None = None
         self._threaded = 0  # store writes running in a thread right now
 
@@ -185,25 +218,75 @@ class CaptureEngine:
             return
         for folder in (self.paths.root, self.paths.warcs, self.paths.mirrors, self.paths.reports):
             folder.mkdir(parents=True, exist_ok=True)
-        index = self.index = Index(self.paths.index)
+        rows: CaptureRows
+        if self._given_rows is not None:
+            rows = self._given_rows
+        else:
+            rows = self.index = Index(self.paths.index)
+        self.rows = rows
         self.store = WarcStore(
             self.paths,
             self.config.warc_max_bytes,
             clock=self._clock,
             new_id=self._new_id,
             software=f"archiver/{__version__}",
-            before_seal=index.flush,
+            before_seal=rows.flush,
+            on_open=self._on_warc_open,
         )
-        # A dropped indexed capture is a loss: kept for the caller to report (`recovery_notes`).
-        self.recovery_notes = self.index.apply_recovery(self.store.recover())
+        if self.index is not None:
+            # Only the index's owner recovers: a worker sealing a dead peer's file would hide its
+            # captures from the coordinator (archiver.cluster recovers them through the journal).
+            # A dropped indexed capture is a loss: kept for the caller to report (`recovery_notes`).
+            self.recovery_notes = self.index.apply_recovery(self.store.recover())
 
     def close_store(self) -> None:
+        if self.rows is not None:
+            for row in self._held.values():  # adopted but never asked for: indexed all the same
+                self.rows.queue_capture(row)
+        self._held.clear()
+        self._adopted.clear()
         if self.store is not None:
             self.store.close()
             self.store = None
         if self.index is not None:
             self.index.close()
             self.index = None
+        self.rows = None
+
+    def recover(self) -> int:
+        """Seal `.open` files whose writer died (a cluster worker) and index their captures."""
+        store, index = self._require_open()
+        if not isinstance(index, Index):
+            return 0
+        report = store.recover()
+        index.apply_recovery(report)
+        return len(report.captures)
+
+    def adopt(self, results: Iterable[CaptureResult], rows: Iterable[Capture]) -> None:
+        """Take captures made elsewhere: `rows` go to the index, and the next capture of each
+        result's URL returns that result instead of fetching again.
+
+        A result's own row is held back until then, so that what a caller reads of the URL's
+        history before capturing it (the nightly check's "previous capture") is what it would
+        have read in-process; the rest, and anything never asked for, is indexed regardless.
+        """
+        _, index = self._require_open()
+        own = {r.capture.id for r in results}
+        for row in rows:
+            if row.id in own:
+                self._held[row.id] = row
+            else:
+                index.queue_capture(row)
+        interval = self.config.fetch.host_interval
+        hosts: set[str] = set()
+        for result in results:
+            self._adopted[result.capture.url] = result
+            with contextlib.suppress(ArchiverError, ValueError):
+                hosts.add(parse_url(result.capture.url).host)
+        if interval > 0:
+            # The worker fetched these hosts moments ago: our own next request (a probe) waits its turn.
+            for host in hosts:
+                self._fetcher.defer_host(host, interval)
 
     @property
     def fetcher(self) -> Fetcher:
@@ -243,6 +326,12 @@ class CaptureEngine:
 
     async def _capture_one(self, url: str, with_main_text: bool) -> CaptureResult:
         store, index = self._require_open()
+        adopted = self._adopted.pop(url, None)
+        if adopted is not None:
+            held = self._held.pop(adopted.capture.id, None)
+            if held is not None:
+                index.queue_capture(held)
+            return adopted
         outcome = await self._fetcher.fetch(url)
         with outcome:
             capture_id = self._new_id()
@@ -286,8 +375,8 @@ class CaptureEngine:
         """Commit queued index rows every INDEX_FLUSH_SECONDS, so other readers see them soon."""
         while True:
             await asyncio.sleep(INDEX_FLUSH_SECONDS)
-            if self.index is not None and self.index.pending:
-                self.index.flush()
+            if self.rows is not None and self.rows.pending:
+                self.rows.flush()
 
     async def capture_many(self, urls: Iterable[str], progress: Progress | None = None) -> list[Capture]:
         """Capture every URL concurrently (the Fetcher enforces the limits); results in input order."""
@@ -300,15 +389,15 @@ class CaptureEngine:
 
         return list(await asyncio.gather(*(one(u) for u in urls)))
 
-    def _require_open(self) -> tuple[WarcStore, Index]:
+    def _require_open(self) -> tuple[WarcStore, CaptureRows]:
         if self.index is not None and self.index.read_only:
             raise StoreError(
                 f"the archive folder {self.paths.root} is read-only: nothing can be captured into it; "
                 "read commands (show, history, status, verify, compare of stored captures) still work"
             )
-        if self.store is None or self.index is None:
+        if self.store is None or self.rows is None:
             raise RuntimeError("CaptureEngine used outside 'async with'")
-        return self.store, self.index
+        return self.store, self.rows
 
 
 async def capture_urls(
@@ -318,8 +407,13 @@ async def capture_urls(
     clock: Clock = utc_now,
     new_id: IdFactory = new_capture_id,
     progress: Progress | None = None,
+    runner: WorkRunner | None = None,
 ) -> list[Capture]:
+    """Capture `urls`; with a runner (archiver.cluster.with_cluster) they are captured on its cluster."""
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine:
+        if runner is not None:
+            async for _batch in runner.capture_batches(urls, engine, with_main_text=False):
+                pass  # adopted by the runner; capture_many below returns them in input order
         return await engine.capture_many(urls, progress)
 
 

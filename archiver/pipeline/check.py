@@ -3,7 +3,9 @@
 Extract the links, resolve archive links (so pairing knows what each captured), pair them with
 cited URLs, fetch each distinct live URL and archive reference once within the politeness limits,
 then judge each citation (live, archive, drift, title) and let the `[policy]` table decide pass /
-warn / fail. Every capture goes into the archive as usual. See docs/pipeline.md.
+warn / fail. Every capture goes into the archive as usual. With a `WorkRunner` (a cluster), the
+live pages are captured on its workers first, sharded by host; probes and archive retrievals stay
+here. See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from archiver.models import (
     Memento,
     Report,
 )
-from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, new_capture_id
+from archiver.pipeline.capture import CaptureEngine, CaptureResult, IdFactory, WorkRunner, new_capture_id
 from archiver.pipeline.compare import text_of_capture
 from archiver.pipeline.mirror import open_archives
 
@@ -133,9 +135,11 @@ class Checker:
         *,
         rng: random.Random | None = None,
         progress: Progress | None = None,
+        runner: WorkRunner | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
+        self._runner = runner
         self.archives = archives
         self._rng = rng or random.Random()
         self._progress = progress
@@ -240,6 +244,11 @@ class Checker:
                 else:
                     self.skipped.append((citation, why))
         if options.live:
+            if self._runner is not None:
+                urls = list(dict.fromkeys(citation.url for _, citation in work))
+                batches = self._runner.capture_batches(urls, self.engine, with_main_text=self._main_text)
+                async for _batch in batches:
+                    pass  # adopted by the engine: self.live() below judges them without fetching
             for _, citation in work:
                 self.live(citation.url)
         if options.archive:
@@ -329,11 +338,12 @@ async def check_documents(
     new_id: IdFactory = new_capture_id,
     rng: random.Random | None = None,
     progress: Progress | None = None,
+    runner: WorkRunner | None = None,
 ) -> Report:
     """Check every citation of `documents`; the report carries one result per citation."""
     started = clock()
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine, open_archives(config, engine) as archives:
-        checker = Checker(config, engine, archives, rng=rng, progress=progress)
+        checker = Checker(config, engine, archives, rng=rng, progress=progress, runner=runner)
         results = await checker.check(documents, options)
     finished: datetime = clock()
     names = ", ".join(doc.path for doc in documents)

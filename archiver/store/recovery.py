@@ -82,6 +82,11 @@ def recover_files(paths: ArchivePaths, *, skip: Path | None = None) -> RecoveryR
     return RecoveryReport(tuple(results))
 
 
+def recover_file(paths: ArchivePaths, path: Path) -> RecoveredFile | None:
+    """Recover one `.open` file (a dead cluster worker's); None while its writer still holds it."""
+    return _recover_file(paths.root, path)
+
+
 def _recover_file(root: Path, path: Path) -> RecoveredFile | None:
     def relative(p: Path) -> str:
         return p.relative_to(root).as_posix()

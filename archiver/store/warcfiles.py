@@ -57,8 +57,11 @@ class WarcStore:
         software: str = f"archiver/{__version__}",
         compress_level: int = 6,
         before_seal: Callable[[], object] | None = None,
+        on_open: Callable[[Path], object] | None = None,
     ) -> None:
         self.paths = paths
+        # Told each new file's final path before any capture goes in (a cluster worker's journal).
+        self._on_open = on_open
         # Called before a file gets its final name: recovery repairs only `.open` files, so whoever
         # holds index rows for this file's captures must commit them now (CaptureEngine: Index.flush).
         self._before_seal = before_seal
@@ -246,6 +249,8 @@ class WarcStore:
             break
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if self._on_open is not None:
+                self._on_open(final)
             sink = RecordSink(fh, self._records.record_id())
             current = _OpenWarc(path, final, fh, sink, relative=final.relative_to(self.paths.root).as_posix())
             self._records.warcinfo(sink, final.name, warc_date(self._clock()), self.software)

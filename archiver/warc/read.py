@@ -234,3 +234,10 @@ def read_payload(root: Path, loc: WarcLocation, limit: int | None = None) -> byt
     """The payload bytes as stored (content-encoded, de-chunked), a revisit followed: for tests and small bodies."""
     with payload_at(root, loc) as payload:
         return payload.body.read_all(limit)
+
+
+def stored_http_headers(root: Path, loc: WarcLocation) -> tuple[tuple[str, str], ...]:
+    """The HTTP response headers of the record at `loc` as archived (a revisit keeps its own)."""
+    with open_at(root, loc) as stream:
+        http = _first_record(stream, loc.file, loc.offset).http_headers
+        return () if http is None else tuple((str(k), str(v)) for k, v in http.headers)

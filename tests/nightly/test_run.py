@@ -29,7 +29,7 @@ from archiver.nightly.news import NewsEvent
 from archiver.nightly.reports import RunSummary
 from archiver.nightly.run import archive_status, run_once, scheduled_run
 from archiver.nightly.watchlist import open_watch
-from archiver.pipeline import stored as store_ops
+from archiver.pipeline import stored
 from archiver.store.index import Index
 from archiver.store.locks import run_lock
 
@@ -225,10 +225,10 @@ def test_weeks_of_nights_change_fail_and_recover(archive_dir: Path, httpserver: 
     # Storage stays flat: the stable page is one response and seven revisits.
     stable_records = Counter(kind for kind, uri in records(archive_dir) if uri == stable)
     assert stable_records["response"] == 1 and stable_records["revisit"] == 7
-    captures, marks = store_ops.history(config, stable)
+    captures, marks = stored.history(config, stable)
     assert len(captures) == 8 and captures[0].revisit_of == captures[-1].id
     assert [m.payload_changed for m in marks[:-1]] == [False] * 7
-    assert "Paragraph 9" in store_ops.decoded_body(config, captures[0])
+    assert "Paragraph 9" in stored.decoded_body(config, captures[0])
 
     status = archive_status(config, clock=clock)
     assert status.watched == 3 and status.last_run is not None and status.last_run.run_id == "night-8"

@@ -1,0 +1,269 @@
+"""The Dask adapter: shards submitted to a scheduler, their rows indexed here as each returns.
+
+`tcp://host:8786` connects to a running scheduler (`dask worker --nthreads K`, K matching
+`shards_per_worker`); `local:N` starts a LocalCluster of N worker processes. One task per shard of
+whole hosts; a worker killed mid-shard is Dask's to notice (it runs the task again elsewhere, where
+worker.py takes over what the dead one stored). The coordinator indexes each shard's rows once
+(deduped by capture id) and releases its future so Dask never recomputes it; before the first
+shard every worker must read the batch's token from the archive folder. The synchronous client is
+waited on from a thread, so the event loop keeps judging results. See docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import shutil
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from distributed import Client, Future, LocalCluster, as_completed
+
+from archiver.cluster.shards import Pace, plan_shards
+from archiver.cluster.worker import (
+    TOKEN_NAME,
+    ShardResult,
+    ShardTask,
+    batch_folder,
+    check_folder,
+    journal_captures,
+    run_shard,
+)
+from archiver.config import Config
+from archiver.errors import ClusterError, ClusterLost
+from archiver.models import Capture
+from archiver.pipeline.capture import CaptureEngine, CaptureResult
+
+LOCAL_PREFIX = "local:"
+CONNECT_TIMEOUT = "10s"
+COORDINATOR_LOCK = "coordinator.lock"  # held while a batch runs, so a later one never replays it
+
+
+def _describe(address: str) -> str:
+    return f"the Dask scheduler at {address}"
+
+
+class DaskRunner:
+    """A WorkRunner over a Dask cluster (open it with `async with`)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.address = config.cluster.address
+        self._cluster: LocalCluster | None = None
+        self._client: Client | None = None
+        self.shards_done = 0
+        self.recovered = 0  # captures taken over from dead attempts (for reports and tests)
+        self.replayed = 0  # captures of earlier, lost batches indexed at the start of a batch
+
+    async def __aenter__(self) -> DaskRunner:
+        await asyncio.to_thread(self._connect)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _connect(self) -> None:
+        address = self.address
+        try:
+            if address.startswith(LOCAL_PREFIX):
+                count = address[len(LOCAL_PREFIX) :]
+                if not count.isdigit() or int(count) < 1:
+                    raise ClusterError(f"cluster address {address!r}: write local:N (N worker processes), e.g. local:2")
+                self._cluster = LocalCluster(
+                    n_workers=int(count),
+                    # A worker runs its shards side by side (each its own event loop), so every host of
+                    # the batch is being fetched at once: a politeness-bound batch needs all of them.
+                    threads_per_worker=self.config.cluster.shards_per_worker,
+                    processes=True,
+                    dashboard_address=":0",  # a random port: a second cluster on the machine must not clash
+                    silence_logs=logging.ERROR,
+                )
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            self._close()
+            raise ClusterError(
+                f"no Dask scheduler answers at {address} ({exc}); start one (`dask scheduler`, then "
+                "`dask worker ADDRESS` on each machine), or use --cluster local:N"
+            ) from exc
+
+    def _close(self) -> None:
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        with contextlib.suppress(Exception):  # closing after a lost scheduler must not hide why we stopped
+            if client is not None:
+                client.close(timeout=5)
+        with contextlib.suppress(Exception):
+            if cluster is not None:
+                cluster.close(timeout=10)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("DaskRunner used outside 'async with'")
+        return self._client
+
+    def workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def _check_workers(self, batch: str, token: str) -> int:
+        """Every worker reads the token; ClusterError names the ones that see another folder."""
+        try:
+            self.client.wait_for_workers(1, timeout=60)
+            seen = self.client.run(check_folder, self.config.archive_dir, batch, token, on_error="return")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"{_describe(self.address)} has no worker that answers ({exc}); start workers") from exc
+        wrong = [str(r) for r in seen.values() if isinstance(r, ClusterError)]
+        broken = [f"{w} ({type(r).__name__}: {r})" for w, r in seen.items() if isinstance(r, BaseException)]
+        if wrong:
+            raise ClusterError("; ".join(wrong))
+        if broken:
+            raise ClusterError(
+                f"workers cannot run archiver's tasks: {', '.join(broken)}; install the same archiver (with the "
+                "[cluster] extra) on the scheduler and every worker"
+            )
+        return len(seen)
+
+    def _tasks(
+        self, urls: Sequence[str], engine: CaptureEngine, batch: str, token: str, workers: int, main: bool
+    ) -> list[ShardTask]:
+        index = engine.index
+        fetch = self.config.fetch
+        pace = Pace(fetch.host_concurrency, fetch.host_interval)
+        tasks = []
+        cluster = self.config.cluster
+        for shard in plan_shards(urls, workers, pace, cluster.shards_per_worker, cluster.max_shard_urls):
+            priors: list[Capture] = []
+            if index is not None:
+                for url in shard.urls:
+                    latest = index.latest_capture(url)
+                    if latest is not None:
+                        priors.append(latest)
+                        if latest.final_url and latest.final_url != url:
+                            by_final = index.latest_capture(latest.final_url)
+                            if by_final is not None:
+                                priors.append(by_final)
+            tasks.append(ShardTask(self.config, batch, shard.id, shard.urls, token, main, tuple(priors)))
+        return tasks
+
+    async def capture_batches(
+        self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool
+    ) -> AsyncGenerator[list[CaptureResult], None]:
+        """Capture `urls` on the cluster; each shard's results are adopted into `engine`, then yielded."""
+        if not urls:
+            return
+        batch = uuid.uuid4().hex[:16]
+        folder = batch_folder(self.config.archive_dir, batch)
+        folder.mkdir(parents=True, exist_ok=True)
+        held = (folder / COORDINATOR_LOCK).open("w")
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        try:
+            async for results in self._run_batch(urls, engine, batch, folder, with_main_text):
+                yield results
+        finally:
+            held.close()
+
+    async def _run_batch(
+        self, urls: Sequence[str], engine: CaptureEngine, batch: str, folder: Path, with_main_text: bool
+    ) -> AsyncGenerator[list[CaptureResult], None]:
+        self.replayed += await asyncio.to_thread(self._replay_leftovers, engine, folder)
+        token = uuid.uuid4().hex
+        (folder / TOKEN_NAME).write_text(token + "\n", encoding="ascii")
+        workers = await asyncio.to_thread(self._check_workers, batch, token)
+        tasks = self._tasks(urls, engine, batch, token, workers, with_main_text)
+        futures: list[Future[Any]] = [
+            self.client.submit(run_shard, task, key=f"archiver-{batch}-{task.shard_id}", pure=False) for task in tasks
+        ]
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Queue[Future[Any] | BaseException | None] = asyncio.Queue()
+
+        def pump() -> None:
+            try:
+                for future in as_completed(futures):
+                    loop.call_soon_threadsafe(arrived.put_nowait, future)
+                loop.call_soon_threadsafe(arrived.put_nowait, None)
+            except BaseException as exc:  # handed to the loop, which raises it where it is understood
+                loop.call_soon_threadsafe(arrived.put_nowait, exc)
+
+        pumping = asyncio.ensure_future(asyncio.to_thread(pump))
+        indexed: set[str] = set()
+        done = 0
+        try:
+            while done < len(futures):
+                item = await arrived.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise self._lost(done, len(futures), item) from item
+                result = await asyncio.to_thread(self._result, item, done, len(futures))
+                rows = [r for r in result.rows if r.id not in indexed]
+                indexed.update(r.id for r in rows)
+                engine.adopt(result.results, rows)
+                self.recovered += result.recovered
+                done += 1
+                self.shards_done += 1
+                item.release()
+                yield list(result.results)
+            # Files of attempts that died and were not taken over (rare: see worker.py) are sealed
+            # and indexed here, so `archiver verify` finds every record indexed.
+            engine.recover()
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            for future in futures:
+                with contextlib.suppress(Exception):  # a lost scheduler cannot be told
+                    if not future.done():
+                        future.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(pumping, timeout=5)
+
+    def _replay_leftovers(self, engine: CaptureEngine, current: Path) -> int:
+        """Index what the workers of an earlier, lost batch stored, then forget that batch.
+
+        A batch whose scheduler went away leaves WARC files its coordinator never indexed (shards
+        finished but not returned, attempts killed); their journals name them all.
+        """
+        index = engine.index
+        if index is None:
+            return 0
+        count = 0
+        for folder in sorted(current.parent.iterdir()):
+            if folder == current or not folder.is_dir():
+                continue
+            with (folder / COORDINATOR_LOCK).open("a") as lock:
+                try:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another coordinator's batch, still going on
+                for name, captures in journal_captures(self.config.archive_dir, folder):
+                    index.sync_file(name, captures)
+                    count += len(captures)
+            shutil.rmtree(folder, ignore_errors=True)
+        return count
+
+    def _result(self, future: Future[Any], done: int, total: int) -> ShardResult:
+        try:
+            result: Any = future.result()
+        except ClusterError:
+            raise
+        except (asyncio.CancelledError, OSError, TimeoutError) as exc:
+            raise self._lost(done, total, exc) from exc
+        except Exception as exc:
+            if future.status == "cancelled" or type(exc).__name__ in ("CommClosedError", "FutureCancelledError"):
+                raise self._lost(done, total, exc) from exc
+            raise ClusterError(f"shard {future.key} failed on the cluster: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(result, ShardResult):
+            raise ClusterError(f"shard {future.key} returned {type(result).__name__}, not a ShardResult")
+        return result
+
+    def _lost(self, done: int, total: int, exc: BaseException) -> ClusterLost:
+        return ClusterLost(
+            f"{_describe(self.address)} went away after {done} of {total} shards ({type(exc).__name__}: {exc}); "
+            "the captures of finished shards are indexed, and running again resumes the rest"
+        )

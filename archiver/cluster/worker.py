@@ -1,0 +1,205 @@
+"""What a Dask worker runs: one shard captured into the worker's own WARC files, rows returned.
+
+The worker never opens the index (the coordinator is its only writer): it gets each URL's latest
+capture with the task (`priors`, so an unchanged page is still a revisit) and returns the rows it
+stored with the results. Nothing lost, nothing twice when a worker dies mid-shard: every attempt
+lists the WARC files it opens in a journal (`cluster/<batch>/<shard>/`) before writing into them;
+a later attempt recovers a dead attempt's `.open` file (its flock tells dead from alive), takes
+the captures it holds as done, and fetches only the rest. See docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from archiver.config import Config
+from archiver.content.fingerprint import fingerprint
+from archiver.errors import ArchiverError, ClusterError
+from archiver.judge.pagekind import classify_fingerprint
+from archiver.models import ArchivePaths, Capture
+from archiver.pipeline.capture import CaptureEngine, CaptureResult
+from archiver.store.recovery import OPEN_SUFFIX, recover_file
+from archiver.warc.metadata import iter_file_captures
+from archiver.warc.read import payload_at, stored_http_headers
+
+JOURNAL_DIR = "cluster"
+TOKEN_NAME = "token"
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    config: Config
+    batch: str
+    shard_id: str
+    urls: tuple[str, ...]
+    token: str
+    with_main_text: bool
+    priors: tuple[Capture, ...] = ()  # the index's latest capture by URL (and by its final URL)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    shard_id: str
+    worker: str
+    results: tuple[CaptureResult, ...]  # one per URL of the shard, in shard order
+    rows: tuple[Capture, ...]  # what the coordinator indexes: every capture stored for this shard
+    recovered: int  # captures taken over from an earlier attempt's WARC file
+
+
+def batch_folder(archive_dir: Path, batch: str) -> Path:
+    return archive_dir / JOURNAL_DIR / batch
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def check_folder(archive_dir: Path, batch: str, token: str) -> str:
+    """Raise ClusterError unless this process sees the coordinator's token in the archive folder."""
+    path = batch_folder(archive_dir, batch) / TOKEN_NAME
+    try:
+        seen = path.read_text(encoding="ascii").strip()
+    except OSError:
+        seen = ""
+    if seen != token:
+        raise ClusterError(
+            f"worker {worker_name()} does not see the coordinator's archive folder: {path} is "
+            f"{'missing' if not seen else 'another run' + chr(39) + 's'}; every worker must mount the same "
+            "archive folder at the same path (archive_dir)"
+        )
+    return worker_name()
+
+
+class _PriorRows:
+    """The rows a worker's engine reads (the coordinator's priors) and writes (returned)."""
+
+    def __init__(self, priors: Sequence[Capture]) -> None:
+        self._latest: dict[str, Capture] = {}
+        for capture in priors:
+            for key in (capture.url, capture.final_url):
+                if key and key not in self._latest:
+                    self._latest[key] = capture
+        self.stored: list[Capture] = []
+
+    @property
+    def pending(self) -> int:
+        return 0
+
+    def latest_capture(self, url: str) -> Capture | None:
+        return self._latest.get(url)
+
+    def queue_capture(self, capture: Capture) -> None:
+        self.stored.append(capture)
+        if capture.final_url and capture.warc is not None and capture.payload_sha256 and not capture.truncated:
+            self._latest[capture.final_url] = capture
+
+    def flush(self) -> int:
+        return 0
+
+
+def journal_captures(archive_dir: Path, folder: Path) -> list[tuple[str, list[Capture]]]:
+    """Every WARC file a journal folder lists, with the captures it holds (a dead writer's recovered).
+
+    Files still held by a live writer are left out; a missing file (never written) is skipped.
+    """
+    paths = ArchivePaths(archive_dir)
+    found: list[tuple[str, list[Capture]]] = []
+    for listing in sorted(folder.glob("*/*.files")) + sorted(folder.glob("*.files")):
+        for name in listing.read_text(encoding="utf-8").split():
+            final = paths.root / name
+            live = final.with_name(final.name + OPEN_SUFFIX)
+            if live.exists():
+                recovered = recover_file(paths, live)
+                if recovered is None or not recovered.valid:
+                    continue
+                found.append((name, list(recovered.captures)))
+            elif final.exists():
+                found.append((name, list(iter_file_captures(final))))
+    return found
+
+
+def _reread(root: Path, capture: Capture, config: Config, with_main_text: bool) -> CaptureResult:
+    """A capture taken over from a dead attempt, with its fingerprint and headers read back."""
+    if capture.warc is None or capture.final_url is None or capture.status is None:
+        return CaptureResult(capture, None)
+    headers = stored_http_headers(root, capture.warc)
+    with payload_at(root, capture.warc) as payload:
+        fp = fingerprint(
+            payload.body,
+            content_type=payload.content_type or capture.content_type,
+            content_encoding=payload.content_encoding,
+            max_decoded_bytes=config.fetch.max_decoded_bytes,
+            with_main_text=with_main_text,
+            with_markup=True,
+        )
+    page = classify_fingerprint(
+        fp,
+        status=capture.status,
+        headers=headers,
+        url=capture.final_url,
+        requested_url=capture.url,
+        content_type=capture.content_type,
+    )
+    return CaptureResult(capture, dataclasses.replace(fp, markup=None), headers, page)
+
+
+def _earlier_attempts(task: ShardTask, journal: Path) -> tuple[dict[str, CaptureResult], list[Capture]]:
+    """Captures an earlier attempt of this shard stored, its dead writers' files recovered first."""
+    root = task.config.archive_dir
+    wanted = set(task.urls)
+    done: dict[str, CaptureResult] = {}
+    rows: list[Capture] = []
+    for _name, captures in journal_captures(root, journal):
+        for capture in captures:
+            rows.append(capture)
+            if capture.url in wanted and capture.url not in done:
+                done[capture.url] = _reread(root, capture, task.config, task.with_main_text)
+    return done, rows
+
+
+async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _PriorRows) -> list[CaptureResult]:
+    root = task.config.archive_dir
+
+    def journal(final: Path) -> None:
+        with listing.open("a", encoding="utf-8") as handle:
+            handle.write(final.relative_to(root).as_posix() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    async with CaptureEngine(task.config, rows=rows, on_warc_open=journal) as engine:
+        return list(
+            await asyncio.gather(*(engine.capture_detailed(u, with_main_text=task.with_main_text) for u in urls))
+        )
+
+
+def run_shard(task: ShardTask) -> ShardResult:
+    """Capture one shard (the Dask task); an earlier attempt's captures are taken over, not refetched."""
+    name = check_folder(task.config.archive_dir, task.batch, task.token)
+    journal = batch_folder(task.config.archive_dir, task.batch) / task.shard_id
+    journal.mkdir(parents=True, exist_ok=True)
+    try:
+        done, rows = _earlier_attempts(task, journal)
+    except (ArchiverError, OSError) as exc:
+        if isinstance(exc, ClusterError):
+            raise
+        raise ClusterError(f"shard {task.shard_id}: an earlier attempt's files could not be read: {exc}") from exc
+    todo = [u for u in task.urls if u not in done]
+    prior_rows = _PriorRows(task.priors)
+    listing = journal / f"{uuid.uuid4().hex}.files"
+    fresh = asyncio.run(_capture(task, todo, listing, prior_rows)) if todo else []
+    by_url = dict(done)
+    by_url.update((r.capture.url, r) for r in fresh)
+    return ShardResult(
+        task.shard_id,
+        name,
+        tuple(by_url[u] for u in task.urls if u in by_url),
+        tuple(rows) + tuple(prior_rows.stored),
+        len(done),
+    )

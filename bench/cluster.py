@@ -1,0 +1,212 @@
+"""Benchmark of scale-out (issue 14): the in-process engine against a Dask `local:N` cluster.
+
+20,000 URLs over 200 loopback hosts (127.0.0.2 ...), served by bench/pageserver.py, at two
+server latencies, each captured in-process and on `local:2`, in the same command:
+
+* 0 ms, no host interval, 8 connections a host: CPU-bound; the figure is pages/s and the
+  speedup of the cluster (target >= 1.6x on this 2-core machine).
+* 50 ms, one connection a host, `--interval` seconds between two requests to a host: the
+  politeness bound is hosts / max(interval, latency) pages/s, and the figure is the share of
+  it reached (target >= 80%).
+
+Each side runs in a child process; peak RSS is that process tree's (coordinator + workers),
+sampled, and CPU ms per page is the whole tree's (server excluded): on a shared machine the
+wall-clock figures follow the load, the CPU ones much less. Cluster start-up is timed apart. Usage: .venv/bin/python
+bench/cluster.py [--urls 20000] [--hosts 200] [--interval 0.5] [--workers 2] [--latencies 0,50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def start_server(port: int, latency_ms: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "pageserver.py"), "--port", str(port), "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+class TreeRss:
+    """Peak of the summed RSS of this process and all its descendants (the cluster's workers)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.2):
+            total = 0
+            for proc in [self._me, *self._me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the tree so far (live processes: call it before the cluster closes)."""
+        import psutil
+
+        total = 0.0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+
+def settings(archive: Path, latency_ms: float, interval: float, cluster: str) -> dict[str, Any]:
+    cpu_bound = latency_ms == 0
+    return {
+        "archive_dir": str(archive),
+        "fetch": {
+            "allow_private_networks": True,
+            "host_interval": 0.0 if cpu_bound else interval,
+            "host_concurrency": 8 if cpu_bound else 1,
+            "concurrency": 64 if cpu_bound else 256,
+            "timeout": 60.0,
+            "deadline": 600.0,
+        },
+        "live": {"soft_404_probe": False},
+        "cluster": {"address": cluster, "shards_per_worker": 4},
+    }
+
+
+def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float, cluster: str) -> dict[str, Any]:
+    """In the child: capture every URL in-process or on the cluster; report times and memory."""
+    sys.path.insert(0, str(HERE.parent))
+    from archiver.config import load_config
+    from archiver.pipeline.capture import capture_urls
+
+    urls = urls_file.read_text().split()
+    config = load_config(None, settings(archive, latency_ms, interval, cluster))
+    out: dict[str, Any] = {}
+
+    async def go(rss: TreeRss) -> None:
+        if not cluster:
+            start, cpu = time.perf_counter(), rss.cpu_seconds()
+            captures = await capture_urls(urls, config)
+            out["seconds"] = time.perf_counter() - start
+            out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
+            out["startup"] = 0.0
+        else:
+            from archiver.cluster.dask_runner import DaskRunner
+
+            began = time.perf_counter()
+            async with DaskRunner(config) as runner:
+                out["startup"] = time.perf_counter() - began
+                start, cpu = time.perf_counter(), rss.cpu_seconds()
+                captures = await capture_urls(urls, config, runner=runner)
+                out["seconds"] = time.perf_counter() - start
+                out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
+        failed = [c for c in captures if c.status != 200]
+        out["count"] = len(captures)
+        out["failed"] = len(failed)
+        out["first_error"] = str(failed[0].error) if failed else ""
+
+    with TreeRss() as rss:
+        asyncio.run(go(rss))
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out["peak_rss_mb"] = max(rss.peak, own) / 1024**2
+    return out
+
+
+def child(args: list[str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"child failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        urls_file, archive, latency, interval, cluster = sys.argv[2:7]
+        result = run_child(Path(urls_file), Path(archive), float(latency), float(interval), cluster)
+        print(json.dumps(result))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--urls", type=int, default=20000)
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.5, help="host_interval in the 50 ms case")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latencies", default="0,50")
+    args = parser.parse_args()
+    os.environ.pop("http_proxy", None)
+    sys.path.insert(0, str(HERE))
+    from capture import free_port
+
+    rows = []
+    for latency in [float(x) for x in args.latencies.split(",")]:
+        port = free_port()
+        server = start_server(port, latency)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                urls = [f"http://127.0.0.{2 + i % args.hosts}:{port}/page/{i}" for i in range(args.urls)]
+                urls_file = work / "urls.txt"
+                urls_file.write_text("\n".join(urls) + "\n")
+                for mode in ("", f"local:{args.workers}"):
+                    result = child([str(urls_file), str(work / f"archive-{mode or 'here'}"), str(latency),
+                                    str(args.interval), mode])  # fmt: skip
+                    rows.append((latency, mode or "in-process", result))
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"{args.urls} URLs over {args.hosts} loopback hosts; {os.cpu_count()} cores")
+    header = (
+        f"{'latency':>8} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8} {'RSS MB':>8}"
+        f" {'CPU ms/page':>12}"
+    )
+    print(header)
+    base: dict[float, float] = {}
+    for latency, mode, result in rows:
+        rate = result["count"] / result["seconds"]
+        base.setdefault(latency, rate)
+        bound = "" if latency == 0 else f"{100 * rate / (args.hosts / max(args.interval, latency / 1000)):7.1f}%"
+        print(
+            f"{latency:6.0f}ms {mode:>11} {rate:9.1f} {rate / base[latency]:7.2f}x {bound:>8} "
+            f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f}"
+            + (f"  failed {result['failed']}: {result['first_error']}" if result["failed"] else "")
+        )
+    print(
+        f"targets: speedup >= 1.6x at 0 ms; >= 80% of the politeness bound "
+        f"({args.hosts} hosts / max({args.interval:g} s, latency)) at 50 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

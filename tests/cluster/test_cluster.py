@@ -1,0 +1,329 @@
+"""Runs over a real Dask LocalCluster (2 worker processes) against loopback sites on 127.0.0.x.
+
+The cluster is started once for the module (it costs seconds); each test points its config at
+the scheduler's tcp:// address, as a user would point at a remote one. Results are compared with
+the in-process engine on the same sites; politeness is read from the server's own access log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.cluster import with_cluster
+from archiver.cluster.dask_runner import DaskRunner
+from archiver.cluster.worker import check_folder
+from archiver.config import Config, load_config
+from archiver.errors import ClusterError
+from archiver.models import ArchivePaths, Capture, Report
+from archiver.nightly.run import run_once
+from archiver.nightly.watchlist import open_watch
+from archiver.pipeline import stored as store_ops
+from archiver.pipeline.capture import capture_urls
+from archiver.pipeline.check import Document, check_documents
+from archiver.store.index import Index
+from tests.wire import WireConnection, WireRequest, WireServer, response
+
+distributed = pytest.importorskip("distributed")
+
+HOSTS = 6
+
+
+class Site:
+    """Pages whose text depends on the path; optional latency, 429s, and a log of start/end times."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.too_many: dict[str, float] = {}  # host -> Retry-After seconds, answered once
+        self.log: list[tuple[str, float, float, str]] = []  # host, start, end, path
+        self._lock = threading.Lock()
+
+    def __call__(self, request: WireRequest, conn: WireConnection) -> None:
+        host = (request.header("host") or "").split(":")[0]
+        start = time.monotonic()
+        if self.latency:
+            conn.wait(self.latency)
+        with self._lock:
+            retry_after = self.too_many.pop(host, None)
+        if retry_after is not None:
+            data = response(429, b"slow down", [("Retry-After", f"{retry_after:g}")])
+        elif request.path.startswith("/gone"):
+            data = response(404, b"<title>Not found</title>", [("Content-Type", "text/html")])
+        else:
+            words = " ".join(f"word{i}" for i in range(len(request.path) * 7))
+            html = f"<html><head><title>page {request.path}</title></head><body><p>{words}</p></body></html>"
+            data = response(200, html.encode(), [("Content-Type", "text/html; charset=utf-8")])
+        conn.send(data)
+        with self._lock:
+            self.log.append((host, start, time.monotonic(), request.path))
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Site, int]]:
+    handler = Site()
+    with WireServer(handler, host="0.0.0.0") as server:
+        yield handler, server.port
+
+
+def settings(archive: Path, cluster: str = "", **fetch: Any) -> Config:
+    values: dict[str, Any] = {
+        "allow_private_networks": True,
+        "timeout": 10.0,
+        "deadline": 20.0,
+        "retries": 1,
+        "backoff_base": 0.05,
+        "host_interval": 0.0,
+    }
+    values.update(fetch)
+    return load_config(
+        None,
+        {
+            "archive_dir": str(archive),
+            "fetch": values,
+            "live": {"soft_404_probe": False},
+            "cluster": {"address": cluster, "shards_per_worker": 2},
+        },
+    )
+
+
+def site_urls(port: int, per_host: int, hosts: int = HOSTS) -> list[str]:
+    return [f"http://127.0.0.{2 + h}:{port}/h{h}/page-{i}" for h in range(hosts) for i in range(per_host)]
+
+
+def capture(urls: list[str], config: Config) -> list[Capture]:
+    """What `archiver fetch [--cluster]` does: the cluster `[cluster] address` names, else in-process."""
+    return asyncio.run(with_cluster(config, lambda runner: capture_urls(urls, config, runner=runner)))
+
+
+def check(docs: list[Document], config: Config) -> Report:
+    return asyncio.run(with_cluster(config, lambda runner: check_documents(docs, config, runner=runner)))
+
+
+def comparable(capture: Capture) -> tuple[object, ...]:
+    return (capture.url, capture.final_url, capture.status, capture.payload_sha256, capture.text_sha256, capture.title)
+
+
+def assert_archive_clean(config: Config, expected: list[Capture]) -> None:
+    """No file left open, every capture indexed exactly once, and `archiver verify` finds nothing wrong."""
+    paths = ArchivePaths(config.archive_dir)
+    assert not list(paths.warcs.glob("*.open")), "a writer's file was left open"
+    with Index(paths.index) as index:
+        indexed = index.all_captures()
+    ids = [c.id for c in indexed]
+    assert len(ids) == len(set(ids))
+    assert {c.id for c in expected} <= set(ids)
+    report = store_ops.verify(config)
+    assert report.ok, report.problems
+    assert not (config.archive_dir / "cluster").exists() or not any((config.archive_dir / "cluster").iterdir())
+
+
+def test_fetch_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
+    _, port = site
+    urls = site_urls(port, 4) + [f"http://127.0.0.2:{port}/gone/x"]
+    here = capture(urls, settings(tmp_path / "here"))
+    there_cfg = settings(tmp_path / "there", scheduler)
+    there = capture(urls, there_cfg)
+    assert [comparable(c) for c in there] == [comparable(c) for c in here]
+    assert [c.status for c in there].count(404) == 1
+    # The workers wrote the records: one file per shard attempt, none by the coordinator.
+    files = {c.warc.file for c in there if c.warc is not None}
+    assert len(files) >= 2
+    assert_archive_clean(there_cfg, there)
+
+    # A second pass over unchanged pages stores revisits, as in-process: the coordinator sent the priors.
+    again = capture(urls, there_cfg)
+    assert all(c.revisit_of is not None for c in again if c.status == 200)
+    assert_archive_clean(there_cfg, there + again)
+
+
+def test_politeness_holds_across_the_cluster(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
+    handler, port = site
+    handler.latency = 0.02
+    handler.too_many["127.0.0.3"] = 1.0
+    interval = 0.25
+    config = settings(tmp_path / "a", scheduler, host_interval=interval, host_concurrency=1)
+    urls = site_urls(port, 5, hosts=4)
+    captures = capture(urls, config)
+    assert all(c.status == 200 for c in captures), [c.error for c in captures if c.status != 200]
+    by_host: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for host, start, end, _path in handler.log:
+        by_host[host].append((start, end))
+    assert len(by_host) == 4
+    for host, spans in by_host.items():
+        spans.sort()
+        for (start_a, end_a), (start_b, _) in zip(spans, spans[1:], strict=False):
+            assert start_b >= end_a - 0.001, f"{host}: two requests in flight at once"
+            # The log is the server's: arrival jitter on a loaded machine is a few tens of ms.
+            assert start_b - start_a >= interval - 0.06, f"{host}: started {start_b - start_a:.3f} s apart"
+        starts = [s for s, _ in spans]
+        assert starts[-1] - starts[0] >= (len(starts) - 1) * interval - 0.06, f"{host}: faster than the interval"
+    throttled = sorted(s for s, _ in by_host["127.0.0.3"])
+    assert throttled[1] - throttled[0] >= 1.0 - 0.06, "Retry-After was not honoured"
+    assert_archive_clean(config, captures)
+
+
+def test_check_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
+    _, port = site
+    urls = site_urls(port, 2) + [f"http://127.0.0.4:{port}/gone/page"]
+    text = "\n".join(f"Source {i}: <{u}>" for i, u in enumerate(urls)).encode()
+    docs = [Document("paper.md", text)]
+    here = check(docs, settings(tmp_path / "here"))
+    there_cfg = settings(tmp_path / "there", scheduler)
+    there = check(docs, there_cfg)
+
+    def verdicts(report: Any) -> list[tuple[object, ...]]:
+        return [
+            (r.citation.url, r.live_verdict, r.overall, r.live_capture.payload_sha256, r.reasons)
+            for r in report.results
+        ]
+
+    assert verdicts(there) == verdicts(here)
+    assert_archive_clean(there_cfg, [r.live_capture for r in there.results])
+
+
+def test_nightly_run_on_the_cluster_equals_the_in_process_run(
+    scheduler: str, site: tuple[Site, int], tmp_path: Path
+) -> None:
+    _, port = site
+    urls = site_urls(port, 2) + [f"http://127.0.0.5:{port}/gone/one"]
+    summaries = {}
+    for name, cluster in (("here", ""), ("there", scheduler)):
+        config = settings(tmp_path / name, cluster)
+        with open_watch(config) as watch:
+            for url in urls:
+                watch.add(url)
+        nights = [run_once(config, run_id=f"night-{n}") for n in (1, 2)]
+        summaries[name] = nights
+        with Index(ArchivePaths(config.archive_dir).index) as index:
+            assert len(index.all_captures()) == 2 * len(urls), "one capture per source per night"
+
+    def outcome(summary: Any) -> list[tuple[object, ...]]:
+        return [
+            (s.key, s.result.live_verdict, s.result.overall, s.condition, s.result.live_capture.payload_sha256)
+            for s in summary.sources
+        ]
+
+    for here, there in zip(summaries["here"], summaries["there"], strict=True):
+        assert outcome(there) == outcome(here)
+        assert there.counts == here.counts
+    # Night 2 found every page unchanged, by a revisit, on the cluster as in-process.
+    second = summaries["there"][1]
+    assert all(
+        s.result.live_capture.revisit_of is not None for s in second.sources if s.result.live_capture.status == 200
+    )
+    assert store_ops.verify(settings(tmp_path / "there")).ok
+
+
+def test_a_worker_that_sees_another_folder_is_refused(scheduler: str, tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="does not see the coordinator's archive folder"):
+        check_folder(tmp_path, "batch", "token")
+
+    async def ask() -> None:
+        async with DaskRunner(settings(tmp_path / "a", scheduler)) as runner:
+            runner._check_workers("no-such-batch", "token")
+
+    with pytest.raises(ClusterError, match="every worker must mount the same archive folder") as caught:
+        asyncio.run(ask())
+    assert str(caught.value).count("does not see") == 2, "both workers are named"
+
+
+def test_no_scheduler_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archiver.cluster import dask_runner
+    from tests.wire import free_port
+
+    monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT", "1s")
+    config = settings(tmp_path / "a", f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(ClusterError, match="no Dask scheduler answers at tcp://127.0.0.1"):
+        capture(["http://127.0.0.2/"], config)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_shard_loses_nothing_and_doubles_nothing(
+    scheduler: str, site: tuple[Site, int], tmp_path: Path
+) -> None:
+    """SIGKILL one worker while it captures: its shard runs again elsewhere, taking over its WARC."""
+    handler, port = site
+    handler.latency = 0.05
+    config = settings(tmp_path / "a", scheduler, host_interval=0.1, host_concurrency=1)
+    urls = site_urls(port, 12, hosts=4)
+    client = distributed.Client(scheduler, timeout="10s")
+    try:
+        pids = client.run(os.getpid)
+    finally:
+        client.close()
+    result: dict[str, Any] = {}
+
+    def night() -> None:
+        async def go() -> None:
+            async with DaskRunner(config) as runner:
+                result["captures"] = await capture_urls(urls, config, runner=runner)
+                result["recovered"] = runner.recovered
+
+        asyncio.run(go())
+
+    thread = threading.Thread(target=night)
+    thread.start()
+    warcs = ArchivePaths(config.archive_dir).warcs
+    deadline = time.monotonic() + 30
+    victim = None
+    # Wait until a worker has stored a few captures into its open file, then kill that worker.
+    while victim is None and time.monotonic() < deadline:
+        if len(handler.log) >= 8 and list(warcs.glob("*.open")):
+            with distributed.Client(scheduler, timeout="10s") as probe:
+                busy = [w for w, tasks in probe.processing().items() if tasks]
+            if busy:
+                victim = pids[busy[0]]
+        time.sleep(0.05)
+    assert victim is not None, "no worker was busy"
+    os.kill(victim, signal.SIGKILL)
+    thread.join(120)
+    assert not thread.is_alive()
+    captures = result["captures"]
+    assert [c.url for c in captures] == urls
+    assert all(c.status == 200 for c in captures), [c.error for c in captures if c.status != 200]
+    assert result["recovered"] > 0, "the retry took over what the dead worker had stored"
+    with Index(ArchivePaths(config.archive_dir).index) as index:
+        indexed = index.all_captures()
+    per_url = defaultdict(int)
+    for capture in indexed:
+        per_url[capture.url] += 1
+    assert dict(per_url) == dict.fromkeys(urls, 1), "every URL captured exactly once in the archive"
+    fetched = defaultdict(int)
+    for _host, _s, _e, path in handler.log:
+        fetched[path] += 1
+    assert max(fetched.values()) <= 2 and sum(fetched.values()) < 2 * len(urls)
+    assert_archive_clean(config, captures)
+
+
+def test_cli_fetch_with_cluster_option(scheduler: str, site: tuple[Site, int], tmp_path: Path) -> None:
+    """`archiver fetch --cluster ADDRESS` through `main(argv)`: captured on the workers, exit 0."""
+    from tests.cli.test_cli_capture import captures_of, run, write_config
+
+    _, port = site
+    config = write_config(tmp_path)
+    urls = site_urls(port, 2, hosts=3)
+    done = run(config, "fetch", *urls, "--cluster", scheduler, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [c["url"] for c in captures_of(done)] == urls
+    assert {c["status"] for c in captures_of(done)} == {200}
+    assert len({c["warc"]["file"] for c in captures_of(done)}) >= 2, "written by the workers, a file per shard"
+    with pytest.raises(ClusterError, match="write local:N"):
+        capture(urls, settings(tmp_path / "b", "local:none"))
