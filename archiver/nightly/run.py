@@ -41,6 +41,7 @@ from archiver.store.index import Index
 from archiver.store.locks import run_lock
 
 STOP_POLL_SECONDS = 0.2  # how often a running check looks at the stop flag
+STOP_GRACE_SECONDS = 2.0  # how long a check in flight may still take once a stop is asked for
 
 
 async def _check_all(
@@ -75,10 +76,13 @@ async def _check_all(
                         while not task.done():
                             await asyncio.wait({task}, timeout=STOP_POLL_SECONDS)
                             if run.stop.is_set() and not task.done():
-                                task.cancel()
-                                with contextlib.suppress(asyncio.CancelledError):
-                                    await task
-                                return
+                                # A check about to finish is let finish (no refetch on resume).
+                                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+                                if not task.done():
+                                    task.cancel()
+                                    with contextlib.suppress(asyncio.CancelledError):
+                                        await task
+                                    return
                     finally:
                         if not task.done():
                             task.cancel()
