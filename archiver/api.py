@@ -39,7 +39,7 @@ def check(
 ) -> Report:
     """Judge every citation of the documents (`archiver check`); "-" reads standard input."""
     cfg = _config(config)
-    docs = read_documents(documents)
+    docs = read_documents(documents, cfg.documents.max_bytes)
     options = CheckOptions(live=live, archive=archive)
     return asyncio.run(with_cluster(cfg, lambda runner: check_documents(docs, cfg, options, runner=runner)))
 

@@ -57,6 +57,10 @@ class FetchConfig:
     allow_private_networks: bool = _s(
         False, "Allow hosts resolving to loopback/private/link-local/reserved addresses (tests set it)."
     )
+    accept_encoding: str = _s(
+        "gzip, deflate",
+        "Accept-Encoding sent; gzip/deflate like wget and Heritrix, because every WARC tool reads those back.",
+    )
     proxy: str = _s("", "Explicit proxy URL; empty means direct connections.")
     trust_env: bool = _s(
         False, "Honour HTTP(S)_PROXY from the environment; off because a proxy sidesteps the address guard."
@@ -72,6 +76,22 @@ class PermaConfig:
     )
     max_substitute_days: float = _s(
         30.0, "Furthest a Wayback snapshot may be from Perma's capture date to stand in for its content."
+    )
+
+
+@dataclass(frozen=True)
+class DownloadsConfig:
+    max_members: int = _s(10_000, "Zip entries a downloaded WACZ may have; past it the file is refused.")
+    max_records: int = _s(200_000, "WARC records a downloaded archive file may hold.")
+    max_bytes: int = _s(1024 * 1024 * 1024, "Decompressed bytes a downloaded archive file may inflate to.")
+    max_seconds: float = _s(120.0, "Seconds reading one downloaded archive file may take.")
+
+
+@dataclass(frozen=True)
+class DocumentsConfig:
+    max_bytes: int = _s(256 * 1024 * 1024, "Largest document `check` reads (the file as it is on disk).")
+    max_decoded_bytes: int = _s(
+        256 * 1024 * 1024, "Cap on what a document's compressed parts (DOCX members, PDF streams) inflate to."
     )
 
 
@@ -228,6 +248,10 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig, metadata={"help": "How pages are fetched."})
     perma: PermaConfig = field(default_factory=PermaConfig, metadata={"help": "Perma.cc."})
     wayback: WaybackConfig = field(default_factory=WaybackConfig, metadata={"help": "The Wayback Machine."})
+    downloads: DownloadsConfig = field(
+        default_factory=DownloadsConfig, metadata={"help": "Bounds on reading downloaded archive files."}
+    )
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig, metadata={"help": "Documents read."})
     archiving: ArchivingConfig = field(
         default_factory=ArchivingConfig, metadata={"help": "Creating missing archives (Perma.cc, Save Page Now)."}
     )

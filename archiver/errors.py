@@ -6,7 +6,8 @@ raised, so callers handle only these. Every message says what happened and what 
 
 # ArchiverError
 # ├── UsageError              bad command-line input (exit 3)
-# │   └── UnknownCaptureError no capture (or more than one) matches an ID or prefix
+# │   ├── UnknownCaptureError no capture (or more than one) matches an ID or prefix
+# │   └── DocumentTooLargeError a document (or a part of it, inflated) is over its [documents] cap
 # ├── ConfigError             a bad config file or value (exit 3)
 # ├── InvalidURLError         a URL we refuse to fetch, with the reason
 # ├── FetchFailure            a fetch that did not produce a response; carries an ErrorKind
@@ -15,7 +16,9 @@ raised, so callers handle only these. Every message says what happened and what 
 # │   └── DecompressionLimitError   content-encoding inflates past max_decoded_bytes
 # ├── StoreError              the archive folder (WARC files, index) is unusable
 # │   ├── CorruptWarcError    a WARC record fails to parse or to verify
-# │   └── ArchiveLockedError  another archiver process holds the archive
+# │   ├── DiskFullError       the disk holding the archive is full (the run stops)
+# │   ├── ArchiveLockedError  another archiver process holds the archive
+# │   └── ArchiveBusyError    the archive kept changing under a reader that needs a still view
 # ├── ArchiveAccessError      an archive (Perma.cc, Wayback) could not be asked or read
 # ├── ExtractError            a document could not be read for citations
 # ├── ScheduleError           the scheduler could not start or persist its job
@@ -26,6 +29,41 @@ raised, so callers handle only these. Every message says what happened and what 
 from __future__ import annotations
 
 from archiver.models import ErrorKind, Problem
+
+EXCERPT_CHARS = 200
+
+
+def _escaped(ch: str) -> str:
+    if ch in "'\\":
+        return "\\" + ch
+    return ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+
+
+def quoted(value: str | bytes, limit: int = EXCERPT_CHARS) -> str:
+    """`value` as a message may quote it: in quotes, control characters escaped, at most `limit` characters.
+
+    Messages quote what came from outside (a URL, a file's first line); a hostile value must not
+    make a message huge or reach a terminal as control sequences.
+    """
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    pieces = [_escaped(ch) for ch in text[:limit]]  # escaping only lengthens: more is never shown
+    if sum(map(len, pieces)) + 2 <= limit and len(text) <= limit:
+        return "'" + "".join(pieces) + "'"
+    tail = f"... ({len(text)} characters)"
+    room, shown = max(limit - len(tail) - 2, 8), []
+    for piece in pieces:
+        room -= len(piece)
+        if room < 0:
+            break
+        shown.append(piece)
+    return "'" + "".join(shown) + "'" + tail
+
+
+def shown(value: str, limit: int = EXCERPT_CHARS) -> str:
+    """`value` itself when it is short and printable (a file name, a URL), else `quoted(value, limit)`."""
+    if len(value) <= limit and value.isprintable():
+        return value
+    return quoted(value, limit)
 
 
 class ArchiverError(Exception):
@@ -50,6 +88,19 @@ class UnknownCaptureError(UsageError):
         self.matches = matches
 
 
+class DocumentTooLargeError(UsageError):
+    """A document, or what one of its compressed parts inflates to, is over its [documents] cap."""
+
+    def __init__(self, document: str, what: str, size: int, cap: int, setting: str) -> None:
+        super().__init__(
+            f"{shown(document, 120)}: {what} is {size} bytes, over the cap of {cap} bytes "
+            f"([documents] {setting}); nothing was read from it: raise the cap if the document is genuine"
+        )
+        self.document = document
+        self.size = size
+        self.cap = cap
+
+
 class ConfigError(ArchiverError):
     """A configuration file or value is invalid; the message names the file and the key."""
 
@@ -58,7 +109,7 @@ class InvalidURLError(ArchiverError):
     """A URL that is malformed or not allowed (scheme, host, port)."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"invalid URL {url!r}: {reason}")
+        super().__init__(f"invalid URL {quoted(url, 160)}: {reason}")  # a URL may be 100 KB long
         self.url = url
         self.reason = reason
 
@@ -125,6 +176,21 @@ class CorruptWarcError(StoreError):
 
 class ArchiveLockedError(StoreError):
     """Another archiver process holds the archive's lock."""
+
+
+class DiskFullError(StoreError):
+    """No space left where the archive is written: the run stops, what was stored before stays."""
+
+    def __init__(self, where: object, detail: str) -> None:
+        super().__init__(
+            f"the disk holding {where} is full ({detail}); the run stopped: every capture stored before "
+            "it is kept and the interrupted WARC file is finished by recovery at the next start; "
+            "free some space (or move the archive) and run again"
+        )
+
+
+class ArchiveBusyError(StoreError):
+    """The archive's files kept changing while a reader (verify) tried to list them at one moment."""
 
 
 class ArchiveAccessError(ArchiverError):

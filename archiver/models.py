@@ -339,6 +339,9 @@ class Report:
     results: tuple[CheckResult, ...]
     title: str = "archiver report"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Documents in which no citation was found (empty, binary, or without URLs): said in the notes,
+    # and a failure under --strict, because a check of nothing must not pass silently.
+    uncited: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def summary(self) -> dict[str, int]:

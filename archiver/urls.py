@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import idna
 
-from archiver.errors import InvalidURLError
+from archiver.errors import InvalidURLError, shown
 
 ALLOWED_SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -71,6 +71,51 @@ def _encode_host(host: str, raw: str) -> str:
     return encoded
 
 
+def _ipv4_number(part: str) -> int | None:
+    """A WHATWG IPv4 part: 0x hex, 0-prefixed octal or decimal; None when it is not a number."""
+    if part[:2].lower() == "0x":
+        digits, base = part[2:], 16
+        if not digits:
+            return 0
+    elif len(part) > 1 and part.startswith("0"):
+        digits, base = part[1:], 8
+    else:
+        digits, base = part, 10
+    try:
+        return int(digits, base) if digits.isascii() and digits.isalnum() else None
+    except ValueError:
+        return None
+
+
+def ipv4_of_host(host: str, raw: str) -> str | None:
+    """The dotted IPv4 address a host names the way browsers and glibc read it, or None for a name.
+
+    WHATWG URL "IPv4 parser": a host whose last label is a number is an IPv4 address written in
+    one to four parts, each decimal, 0x hex or 0-octal, the last filling the remaining bytes, so
+    `2130706433`, `0x7f.1`, `127.1`, `0x7f000001` and `017700000001` are all 127.0.0.1 and `0` is
+    0.0.0.0. Normalising here, before the guard, means a proxy is never handed such a host.
+    """
+    parts = host.split(".")
+    if parts and parts[-1] == "" and len(parts) > 1:
+        parts.pop()  # a trailing dot
+    last = parts[-1] if parts else ""
+    ends_in_number = (last.isascii() and last.isdigit()) or (
+        last[:2].lower() == "0x" and all(c in "0123456789abcdefABCDEF" for c in last[2:])
+    )
+    if not ends_in_number:
+        return None
+    numbers = [_ipv4_number(part) if part else None for part in parts]
+    if len(parts) > 4 or any(n is None for n in numbers):
+        raise InvalidURLError(raw, f"host {shown(host, 80)} ends in a number but is not a valid IPv4 address")
+    values = [n for n in numbers if n is not None]
+    if any(n > 255 for n in values[:-1]) or values[-1] >= 256 ** (5 - len(values)):
+        raise InvalidURLError(raw, f"host {shown(host, 80)} is an IPv4 address out of range")
+    address = values[-1]
+    for index, number in enumerate(values[:-1]):
+        address += number << (8 * (3 - index))
+    return str(ipaddress.IPv4Address(address))
+
+
 def parse_url(raw: str) -> ParsedURL:
     """Validate a URL for fetching; raise InvalidURLError saying what is wrong with it."""
     text = raw.strip()
@@ -109,12 +154,11 @@ def parse_url(raw: str) -> ParsedURL:
         is_ip = True
         host_wire = f"[{host}]"
     else:
-        host = _encode_host(hostname, raw)
-        try:
-            ipaddress.IPv4Address(host)
-            is_ip = True
-        except ValueError:
-            pass
+        ipv4 = ipv4_of_host(hostname, raw)
+        if ipv4 is not None:
+            host, is_ip = ipv4, True
+        else:
+            host = _encode_host(hostname, raw)
         host_wire = host
     netloc_wire = host_wire if parts.port is None else f"{host_wire}:{port}"
     path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
@@ -227,20 +271,39 @@ def same_page(a: str, b: str, tracking: tuple[str, ...] = TRACKING_PARAMS) -> bo
     return page_identity(a, tracking) == page_identity(b, tracking)
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (mapped, compatible, SIIT
+# translated, NAT64 well-known and local-use): such an address reaches its IPv4 address.
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::ffff:0:0/96", "::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (see _EMBEDDING_IPV4, and 6to4), else None."""
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _EMBEDDING_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
-    """True only for globally routable unicast addresses (IPv4-mapped IPv6 judged as IPv4).
+    """True only for globally routable unicast addresses; IPv6 forms embedding IPv4 are judged as that IPv4.
 
     `is_global` rather than `not is_private`: the latter misses CGNAT 100.64.0.0/10, where
-    Alibaba Cloud's metadata service lives (100.100.100.200).
+    Alibaba Cloud's metadata service lives (100.100.100.200). Teredo is refused outright: the
+    client address it embeds is obfuscated and its relay could be anywhere.
     """
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped or ip.sixtofour
-        if mapped is not None:
-            ip = mapped
-        elif ip.teredo is not None:
+        if ip.teredo is not None:
             return False
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:
+            if ip in _EMBEDDING_IPV4[1] and int(ip) <= 1:
+                return False  # :: and ::1 are not IPv4-compatible addresses, they are themselves
+            ip = embedded
     return bool(ip.is_global) and not ip.is_multicast

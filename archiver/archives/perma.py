@@ -26,7 +26,7 @@ from archiver.archives.downloads import ZIP_MAGIC, read_archive_file
 from archiver.archives.protocol import http_datetime, is_challenge, link_relations
 from archiver.archives.wayback import Wayback, days_between
 from archiver.clock import parse_required_stamp
-from archiver.config import FetchConfig, PermaConfig
+from archiver.config import DownloadsConfig, FetchConfig, PermaConfig
 from archiver.errors import ArchiveAccessError, FetchFailure
 from archiver.models import ArchiveRef, ArchiveVerdict, Memento
 from archiver.net.http import AsyncClient, HTTPError, describe_error, read_start
@@ -104,8 +104,10 @@ class Perma:
         mirrors_dir: Path,
         wayback: Wayback | None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        downloads: DownloadsConfig | None = None,
     ) -> None:
         self._client = client
+        self._downloads = downloads or DownloadsConfig()
         self._config = config
         self._fetch = fetch
         self._api_key = api_key or None
@@ -341,6 +343,7 @@ class Perma:
                 target_urls=targets,
                 capture_id=self._new_id(),
                 max_decoded_bytes=self._fetch.max_decoded_bytes,
+                bounds=self._downloads,
             )
         except ArchiveAccessError as exc:
             return _with(mirrored, ArchiveVerdict.UNAVAILABLE, notes, str(exc))

@@ -29,7 +29,7 @@ from archiver.report import REPORT_FORMATS, render
 
 def exit_code(report: Report, strict: bool) -> ExitCode:
     worst = {r.overall for r in report.results}
-    if Overall.FAIL in worst or (strict and Overall.WARN in worst):
+    if Overall.FAIL in worst or (strict and (Overall.WARN in worst or report.uncited)):
         return ExitCode.FAILED
     return ExitCode.OK
 
@@ -90,7 +90,7 @@ def check(
         cache_age = parse_age(max_cache_age if max_cache_age is not None else cfg.check.max_cache_age)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    docs = read_documents(documents)
+    docs = read_documents(documents, cfg.documents.max_bytes)
     options = CheckOptions(
         live=not no_live,
         archive=not no_archive,

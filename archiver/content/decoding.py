@@ -25,21 +25,21 @@ from w3lib.encoding import (
     to_unicode,
 )
 
-from archiver.errors import DecodeError, DecompressionLimitError
+from archiver.errors import DecodeError, DecompressionLimitError, quoted
 
 CHUNK = 64 * 1024
 ZSTD_MAX_WINDOW = 8 * 1024 * 1024  # RFC 9659 §3: HTTP zstd windows are at most 8 MiB
 DETECT_SAMPLE = 64 * 1024  # bytes handed to charset detection: enough, and keeps it fast
 
 
-class _Reader(Protocol):
+class Reader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _ZlibLayer:
     """gzip/x-gzip (several members allowed) or deflate (zlib-wrapped or raw), inflated on demand."""
 
-    def __init__(self, source: _Reader, encoding: str) -> None:
+    def __init__(self, source: Reader, encoding: str) -> None:
         self._source = source
         self._gzip = encoding in ("gzip", "x-gzip")
         self._wbits: int | None = 47 if self._gzip else None  # 47: gzip or zlib header, sniffed
@@ -97,7 +97,7 @@ class _ZlibLayer:
 
 
 class _BrotliLayer:
-    def __init__(self, source: _Reader) -> None:
+    def __init__(self, source: Reader) -> None:
         self._source = source
         self._d = brotli.Decompressor()
         self._source_done = False
@@ -124,7 +124,7 @@ class _BrotliLayer:
 
 
 class _ZstdLayer:
-    def __init__(self, source: _Reader) -> None:
+    def __init__(self, source: Reader) -> None:
         decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
         # zstandard only needs `read`; its stubs ask for a full IO.
         self._reader = decompressor.stream_reader(
@@ -142,7 +142,7 @@ class _ZstdLayer:
         return out
 
 
-_LAYERS: dict[str, Callable[[_Reader, str], _Reader]] = {
+_LAYERS: dict[str, Callable[[Reader, str], Reader]] = {
     "gzip": _ZlibLayer,
     "x-gzip": _ZlibLayer,
     "deflate": _ZlibLayer,
@@ -159,20 +159,28 @@ def content_codings(content_encoding: str | None) -> list[str]:
     return [c for c in codings if c and c != "identity"]
 
 
+def decoding_reader(payload: Reader, content_encoding: str | None) -> Reader:
+    """A reader of `payload` with its codings undone a chunk at a time (`read(size)` returns at most
+    `size` bytes, b"" at the end); DecodeError for an unknown coding, and from `read` for corrupt data."""
+    reader: Reader = payload
+    for coding in reversed(content_codings(content_encoding)):
+        layer = _LAYERS.get(coding)
+        if layer is None:
+            raise DecodeError(
+                f"unknown content-encoding {quoted(coding, 40)}; the raw payload is archived, "
+                "but its text cannot be read"
+            )
+        reader = layer(reader, coding)
+    return reader
+
+
 def decode_payload(payload: IO[bytes], content_encoding: str | None, max_decoded_bytes: int) -> bytes:
     """The payload with its Content-Encoding undone, at most `max_decoded_bytes` long.
 
     Raises DecompressionLimitError when the decoded body would be longer (an unencoded body that
     long too: it is the same memory), DecodeError for an unknown coding or corrupt data.
     """
-    reader: _Reader = payload
-    for coding in reversed(content_codings(content_encoding)):
-        layer = _LAYERS.get(coding)
-        if layer is None:
-            raise DecodeError(
-                f"unknown content-encoding {coding!r}; the raw payload is archived, but its text cannot be read"
-            )
-        reader = layer(reader, coding)
+    reader = decoding_reader(payload, content_encoding)
     out = bytearray()
     while chunk := reader.read(CHUNK):
         out += chunk

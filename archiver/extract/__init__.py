@@ -8,7 +8,14 @@ to it is the pairing step's job (`archiver.extract.pairing`), which needs to kno
 
 from __future__ import annotations
 
-from archiver.extract.document import DocKind, decode_text, detect_kind
+from archiver.extract.document import (
+    MAX_DECODED_BYTES,
+    DocKind,
+    check_zip_members,
+    decode_text,
+    detect_kind,
+    read_document,
+)
 from archiver.extract.link import DEFAULT_HOSTS, ArchiveHosts, Link, LinkSource
 from archiver.extract.urlscan import scan_urls
 
@@ -20,6 +27,7 @@ __all__ = [
     "detect_kind",
     "document_text",
     "extract_links",
+    "read_document",
     "scan_urls",
 ]
 
@@ -30,12 +38,14 @@ def extract_links(
     kind: DocKind | None = None,
     *,
     hosts: ArchiveHosts = DEFAULT_HOSTS,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> list[Link]:
     """Every URL in the document `data` read from `path`, in order.
 
     `kind` overrides detection by suffix and content. `hosts` names the Perma.cc and Wayback
     services whose links are archive links (configured ones, e.g. a local imitation, as well as
-    the public ones). Raises ExtractError when the document is damaged.
+    the public ones). Raises ExtractError when the document is damaged, DocumentTooLargeError when
+    its compressed parts inflate past `max_decoded_bytes`.
     """
     kind = kind or detect_kind(data, path)
     # Format modules are imported on demand: pypdf and python-docx cost a noticeable part of the
@@ -47,6 +57,7 @@ def extract_links(
     if kind is DocKind.DOCX:
         from archiver.extract.docx import links_in_docx
 
+        check_zip_members(data, path, max_decoded_bytes)
         return links_in_docx(data, path, hosts)
     if kind is DocKind.HTML:
         from archiver.extract.html import links_in_html
@@ -61,7 +72,9 @@ def extract_links(
     return links_in_text(decode_text(data), path, hosts)
 
 
-def document_text(data: bytes, path: str, kind: DocKind | None = None) -> str:
+def document_text(
+    data: bytes, path: str, kind: DocKind | None = None, *, max_decoded_bytes: int = MAX_DECODED_BYTES
+) -> str:
     """The document's text as a reader sees it (markup left in for HTML and Markdown: a title is
     still found in it). Used to check that an archived page's title appears in the citing text."""
     kind = kind or detect_kind(data, path)
@@ -72,5 +85,6 @@ def document_text(data: bytes, path: str, kind: DocKind | None = None) -> str:
     if kind is DocKind.DOCX:
         from archiver.extract.docx import text_of_docx
 
+        check_zip_members(data, path, max_decoded_bytes)
         return text_of_docx(data, path)
     return decode_text(data)

@@ -15,8 +15,16 @@ import io
 import re
 import zipfile
 from enum import StrEnum
+from typing import IO
 
 from charset_normalizer import from_bytes
+
+from archiver.config import DocumentsConfig
+from archiver.errors import DocumentTooLargeError
+
+# The [documents] defaults, for callers without a config.
+MAX_DOCUMENT_BYTES: int = DocumentsConfig.max_bytes
+MAX_DECODED_BYTES: int = DocumentsConfig.max_decoded_bytes
 
 
 class DocKind(StrEnum):
@@ -48,6 +56,33 @@ _MARKDOWN_MARKERS = re.compile(
 )
 
 
+def read_document(stream: IO[bytes], name: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """At most `max_bytes` of a document (a file or standard input); DocumentTooLargeError past them."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DocumentTooLargeError(name, "the document", len(data) + len(stream.read()), max_bytes, "max_bytes")
+    return data
+
+
+def check_zip_members(data: bytes, path: str, max_decoded_bytes: int = MAX_DECODED_BYTES) -> None:
+    """Refuse a zip document (DOCX) whose members inflate past the cap, before any of them is read.
+
+    zipfile stops a member at the size its central directory declares, so the declared sizes are
+    what reading can cost."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError):
+        return  # not a readable zip: the format reader reports the damage
+    for info in infos:
+        if info.file_size > max_decoded_bytes:
+            raise DocumentTooLargeError(path, f"its part {info.filename} inflated", info.file_size,
+                                        max_decoded_bytes, "max_decoded_bytes")  # fmt: skip
+    total = sum(info.file_size for info in infos)
+    if total > max_decoded_bytes:
+        raise DocumentTooLargeError(path, "its parts inflated", total, max_decoded_bytes, "max_decoded_bytes")
+
+
 def _suffix(path: str) -> str:
     name = path.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
@@ -59,7 +94,7 @@ def _is_docx(data: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return "word/document.xml" in archive.namelist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError):
         return False
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,7 +114,10 @@ def _paragraphs(document: Any) -> Iterator[Paragraph]:
 def _open(data: bytes, path: str) -> Any:
     try:
         return docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, OSError) as exc:
+    # zipfile raises NotImplementedError for an unknown method or version, zlib.error for bad data,
+    # EOFError for a cut member (all found by fuzz/).
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, OSError, NotImplementedError,
+            zlib.error, EOFError, RuntimeError) as exc:  # fmt: skip
         raise ExtractError(
             f"{path}: the DOCX could not be read ({type(exc).__name__}: {exc}); "
             "it is damaged or not a Word document: open and re-save it, or export it as PDF or text"
@@ -156,6 +160,7 @@ def links_in_docx(data: bytes, path: str, hosts: ArchiveHosts) -> list[Link]:
                     continue
                 span = SourceSpan(path=path, line=number, column=found.start + 1)
                 links.append(make_link(found.url, span, LinkSource.PROSE, hosts, context=text))
-    except (KeyError, ValueError, SyntaxError) as exc:  # lxml's XMLSyntaxError is a SyntaxError
+    # lxml's XMLSyntaxError is a SyntaxError; notes parts are read from the zip only here.
+    except (KeyError, ValueError, SyntaxError, zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError) as exc:
         raise ExtractError(f"{path}: the DOCX is damaged ({type(exc).__name__}: {exc}); open and re-save it") from exc
     return sorted(links, key=lambda link: (link.found_in.line, link.found_in.column))

@@ -148,7 +148,8 @@ def scan_urls(text: str, *, join_wrapped: bool = False) -> list[Found]:
             if "." not in url[4:].split("/")[0]:
                 continue
             url = "http://" + url
-        if url.split("://", 1)[1][:1] in ("", "/", ".", "?", "#"):
+        _, sep, rest = url.partition("://")
+        if not sep or rest[:1] in ("", "/", ".", "?", "#"):  # no "://" left after trimming (fuzz/ found it)
             continue
         found.append(Found(url=url, start=start, end=i))
     return found

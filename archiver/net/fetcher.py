@@ -26,7 +26,7 @@ from httpx._utils import get_environment_proxies  # private, but httpx is pinned
 from archiver.clock import Clock, utc_now
 from archiver.config import FetchConfig
 from archiver.content.body import Body
-from archiver.errors import FetchFailure, InvalidURLError
+from archiver.errors import FetchFailure, InvalidURLError, quoted
 from archiver.models import ErrorKind, Failure, Truncation
 from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.net.guard import AddressGuard, GuardedBackend, HostPools, Resolver, guarded_transport, system_resolver
@@ -44,8 +44,6 @@ from archiver.urls import ParsedURL, parse_url
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_LANGUAGE = "en-US,en;q=0.9,*;q=0.5"
-# Every coding httpx can name; we store the encoded bytes and decode them ourselves, bounded.
-ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Printable ASCII but space: what stays as it is in a redirect target's path and query.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -279,7 +277,10 @@ class Fetcher:
                 "User-Agent": config.user_agent,
                 "Accept": ACCEPT,
                 "Accept-Language": ACCEPT_LANGUAGE,
-                "Accept-Encoding": ACCEPT_ENCODING,
+                # gzip/deflate by default ([fetch] accept_encoding), like wget and Heritrix: every
+                # WARC reader (warcio check, pywb, replay tools) can undo them. A server may still
+                # send br or zstd; the encoded bytes are stored and our decoder reads them back.
+                "Accept-Encoding": config.accept_encoding,
             },
             cookies=_NoCookies(),
             timeout=timeout,
@@ -419,7 +420,11 @@ class Fetcher:
         except (httpx.InvalidURL, ValueError) as exc:
             # parse_url is the gate, but a URL it lets through (or a redirect target) that httpx
             # still refuses must fail this URL alone, never the whole batch.
-            return _Try(failure=Failure(ErrorKind.INVALID_URL, f"invalid URL {target.original!r}: {exc}"))
+            return _Try(
+                failure=Failure(
+                    ErrorKind.INVALID_URL, f"invalid URL {quoted(target.original, 160)}: {quoted(str(exc), 200)}"
+                )
+            )
         response: httpx.Response | None = None
         body: Body | None = None
         truncated: Truncation | None = None

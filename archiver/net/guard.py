@@ -3,7 +3,10 @@
 The guard never lets a fetch reach loopback, private, link-local or reserved addresses. It judges
 the resolved IP at connect time, not host strings, because numeric forms, mapped IPv6, redirects
 and DNS rebinding defeat any blocklist; then it connects to the validated IP. `HostPools` gives the
-httpx path one small guarded pool per origin. See docs/politeness.md.
+httpx path one small guarded pool per origin. See docs/politeness.md. Before the guard, `parse_url`
+rewrites every numeric host form to dotted IPv4 and `is_public_address` judges IPv6 forms that
+embed IPv4 (NAT64, compatible, translated, 6to4) as that IPv4, so with `[fetch] proxy` too no such
+form reaches the proxy or a connect attempt.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import httpx
 
 from archiver.errors import BlockedAddressError, FetchFailure
 from archiver.models import ErrorKind, Problem
-from archiver.urls import ParsedURL, is_public_address
+from archiver.urls import ParsedURL, embedded_ipv4, is_public_address
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """An async function from (host, port) to IP address strings; raises socket.gaierror or FetchFailure."""
@@ -51,8 +54,9 @@ def _shown(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return f"{address} (IPv4 {ip.ipv4_mapped})"
+    embedded = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if embedded is not None:
+        return f"{address} (IPv4 {embedded})"
     return address
 
 

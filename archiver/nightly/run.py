@@ -40,6 +40,9 @@ from archiver.pipeline.mirror import open_archives
 from archiver.store.index import Index
 from archiver.store.locks import run_lock
 
+STOP_POLL_SECONDS = 0.2  # how often a running check looks at the stop flag
+STOP_GRACE_SECONDS = 2.0  # how long a check in flight may still take once a stop is asked for
+
 
 async def _check_all(
     config: Config,
@@ -65,7 +68,25 @@ async def _check_all(
             async def worker(queue: deque[WatchEntry]) -> None:
                 while queue and not run.stop.is_set():
                     entry = queue.popleft()
-                    outcome, state, baseline_id = await checker.check(entry, run.run_id)
+                    # The check runs as its own task so a stop request cancels it mid-fetch: a slow
+                    # site (deadline 60 s, retries) must not hold SIGTERM hostage. A cancelled
+                    # source stays in `pending`, unrecorded, so resuming the run checks it again.
+                    task = asyncio.ensure_future(checker.check(entry, run.run_id))
+                    try:
+                        while not task.done():
+                            await asyncio.wait({task}, timeout=STOP_POLL_SECONDS)
+                            if run.stop.is_set() and not task.done():
+                                # A check about to finish is let finish (no refetch on resume).
+                                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+                                if not task.done():
+                                    task.cancel()
+                                    with contextlib.suppress(asyncio.CancelledError):
+                                        await task
+                                    return
+                    finally:
+                        if not task.done():
+                            task.cancel()
+                    outcome, state, baseline_id = task.result()
                     watch.record(run.run_id, outcome, state, baseline_id)
                     pending.pop(entry.key, None)
                     fresh[entry.key] = outcome

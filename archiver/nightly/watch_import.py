@@ -18,7 +18,7 @@ from pathlib import Path
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.errors import UsageError
-from archiver.extract import ArchiveHosts, Link, extract_links
+from archiver.extract import ArchiveHosts, Link, extract_links, read_document
 from archiver.extract.pairing import UNRESOLVED_NOTE, candidate_refs, pair
 from archiver.nightly.watchlist import AddOutcome, WatchEntry, open_watch
 from archiver.pipeline.capture import CaptureEngine
@@ -55,10 +55,11 @@ def import_documents(
     links: list[Link] = []
     for path in documents:
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                data = read_document(handle, str(path), config.documents.max_bytes)
         except OSError as exc:
             raise UsageError(f"cannot read the document {path}: {exc}") from None
-        links += extract_links(data, str(path), hosts=hosts)
+        links += extract_links(data, str(path), hosts=hosts, max_decoded_bytes=config.documents.max_decoded_bytes)
     originals = asyncio.run(_originals(config, links)) if resolve else {}
     added: list[tuple[WatchEntry, AddOutcome]] = []
     skipped: list[tuple[str, str]] = []

@@ -20,7 +20,7 @@ from typing import Any
 
 from archiver.clock import Clock, parse_stamp, stamp, utc_now
 from archiver.config import Config
-from archiver.errors import StoreError, UsageError
+from archiver.errors import StoreError, UsageError, quoted
 from archiver.jsonform import comparison_from_dict, ref_from_dict, ref_to_dict
 from archiver.models import (
     ArchivePaths,
@@ -37,7 +37,7 @@ from archiver.nightly.archived_copy import kept_memento
 from archiver.nightly.linkstate import LinkCondition, LinkEvent, LinkState, state_from_dict, state_to_dict
 from archiver.nightly.news import NewsEvent, NewsItem
 from archiver.nightly.source_result import SourceResult, Verdicts, pack_doc, result_doc, unpack_doc
-from archiver.store.index import Index
+from archiver.store.index import Index, writable
 from archiver.urls import comparable
 
 
@@ -77,7 +77,7 @@ def watch_key(url: str) -> str:
     try:
         return comparable(url)
     except ValueError as exc:
-        raise UsageError(f"cannot watch {url!r}: {exc}") from None
+        raise UsageError(f"cannot watch {quoted(url, 120)}: {quoted(str(exc), 200)}") from None
 
 
 # -- the watch list ----------------------------------------------------------------------------
@@ -369,5 +369,7 @@ def open_watch(config: Config, clock: Clock = utc_now, *, create: bool = True) -
     paths = ArchivePaths(config.archive_dir)
     if not create and not paths.index.exists():
         raise UsageError(f"{paths.root} holds no archive index yet: add a source with 'archiver watch add URL'")
-    with Index(paths.index) as index:
+    # Without `create` the caller only reads (status): a read-only archive is opened read-only.
+    read_only = not create and not writable(paths.root)
+    with Index(paths.index, read_only=read_only) as index:
         yield WatchList(index, clock)

@@ -25,12 +25,12 @@ from archiver import __version__
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
 from archiver.content.fingerprint import Fingerprint, fingerprint
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, DiskFullError, StoreError
 from archiver.judge.pagekind import PageClass, classify_fingerprint
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, PageKind
 from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
-from archiver.store.index import Index
+from archiver.store.index import Index, writable
 from archiver.store.warcfiles import WarcStore
 from archiver.urls import parse_url
 
@@ -179,6 +179,7 @@ class CaptureEngine:
         self._fetcher = fetcher or Fetcher(config.fetch, clock=clock)
         self._owns_fetcher = fetcher is None
         self.store: WarcStore | None = None
+        self.recovery_notes: list[str] = []
         self.index: Index | None = None
         # A cluster worker's rows go back to the coordinator instead of into the index.
         self._given_rows = rows
@@ -211,6 +212,10 @@ class CaptureEngine:
             self.close_store()
 
     def open_store(self) -> None:
+        if self.paths.index.exists() and not writable(self.paths.root):
+            # A read-only archive: stored captures can be read and compared, nothing can be captured.
+            self.index = Index(self.paths.index, read_only=True)
+            return
         for folder in (self.paths.root, self.paths.warcs, self.paths.mirrors, self.paths.reports):
             folder.mkdir(parents=True, exist_ok=True)
         rows: CaptureRows
@@ -231,7 +236,8 @@ class CaptureEngine:
         if self.index is not None:
             # Only the index's owner recovers: a worker sealing a dead peer's file would hide its
             # captures from the coordinator (archiver.cluster recovers them through the journal).
-            self.index.apply_recovery(self.store.recover())
+            # A dropped indexed capture is a loss: kept for the caller to report (`recovery_notes`).
+            self.recovery_notes = self.index.apply_recovery(self.store.recover())
 
     def close_store(self) -> None:
         if self.rows is not None:
@@ -354,8 +360,10 @@ class CaptureEngine:
                         stored = await asyncio.to_thread(store.write, outcome, capture, prior)
                     finally:
                         self._threaded -= 1
+            except DiskFullError:
+                raise  # every later capture would fail the same way: the run stops, with that message
             except (ArchiverError, OSError) as exc:
-                # The archive itself failed (disk full, permissions): say so for this URL, index nothing.
+                # The archive itself failed (permissions, a bad file): say so for this URL, index nothing.
                 failure = Failure(ErrorKind.IO, f"could not store the capture in {self.paths.warcs}: {exc}")
                 return dataclasses.replace(result, capture=dataclasses.replace(capture, error=failure))
         # The WARC records are flushed; the row is committed within INDEX_FLUSH_SECONDS (or at
@@ -382,6 +390,11 @@ class CaptureEngine:
         return list(await asyncio.gather(*(one(u) for u in urls)))
 
     def _require_open(self) -> tuple[WarcStore, CaptureRows]:
+        if self.index is not None and self.index.read_only:
+            raise StoreError(
+                f"the archive folder {self.paths.root} is read-only: nothing can be captured into it; "
+                "read commands (show, history, status, verify, compare of stored captures) still work"
+            )
         if self.store is None or self.rows is None:
             raise RuntimeError("CaptureEngine used outside 'async with'")
         return self.store, self.rows

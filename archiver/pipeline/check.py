@@ -23,8 +23,9 @@ from pathlib import Path
 from archiver.archives.protocol import Archives
 from archiver.clock import Clock, utc_now
 from archiver.config import Config
-from archiver.errors import UsageError
-from archiver.extract import ArchiveHosts, Link, document_text, extract_links
+from archiver.errors import UsageError, shown
+from archiver.extract import ArchiveHosts, Link, document_text, extract_links, read_document
+from archiver.extract.document import MAX_DOCUMENT_BYTES
 from archiver.extract.pairing import candidate_refs, pair
 from archiver.judge.archive import with_verdict_for
 from archiver.judge.drift import TextSide, compare
@@ -109,16 +110,18 @@ class _Live:
     accepted: bool = False
 
 
-def read_documents(paths: Sequence[str | Path]) -> list[Document]:
-    """The documents named by `paths` ("-": standard input), read whole; UsageError names one that cannot be read."""
+def read_documents(paths: Sequence[str | Path], max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+    """The documents named by `paths` ("-": standard input), read whole up to `max_bytes` each;
+    UsageError names one that cannot be read, DocumentTooLargeError one that is too big."""
     documents = []
     for given in paths:
         name = str(given)
         if name == "-":
-            documents.append(Document("-", sys.stdin.buffer.read()))
+            documents.append(Document("-", read_document(sys.stdin.buffer, "-", max_bytes)))
             continue
         try:
-            documents.append(Document(name, Path(name).read_bytes()))
+            with Path(name).open("rb") as handle:
+                documents.append(Document(name, read_document(handle, name, max_bytes)))
         except OSError as exc:
             raise UsageError(f"cannot read document {name}: {exc.strerror or exc}") from exc
     return documents
@@ -263,6 +266,7 @@ class Checker:
 
     async def check(self, documents: Sequence[Document], options: CheckOptions) -> list[CheckResult]:
         hosts = ArchiveHosts.from_config(self.config)
+        inflate_cap = self.config.documents.max_decoded_bytes
         # Main text feeds drift only, which needs the archive side; it is the costliest extraction.
         self._main_text = options.archive
         if options.cache_age is not None and self.engine.index is not None:
@@ -275,7 +279,7 @@ class Checker:
                 main_text=options.archive,
             )
         per_document: list[tuple[Document, list[Link]]] = [
-            (doc, extract_links(doc.data, doc.path, hosts=hosts)) for doc in documents
+            (doc, extract_links(doc.data, doc.path, hosts=hosts, max_decoded_bytes=inflate_cap)) for doc in documents
         ]
         originals: dict[str, str | None] = {}
         if options.archive:
@@ -306,7 +310,10 @@ class Checker:
             for _, citation in work:
                 for ref in citation.archives:
                     self.retrieve(ref)
-        texts = {doc.path: DocumentText.of(document_text(doc.data, doc.path)) for doc, _ in per_document}
+        texts = {
+            doc.path: DocumentText.of(document_text(doc.data, doc.path, max_decoded_bytes=inflate_cap))
+            for doc, _ in per_document
+        }
         return list(await asyncio.gather(*(self._judge(c, texts[d.path], options) for d, c in work)))
 
     async def _judge(self, citation: Citation, document: DocumentText, options: CheckOptions) -> CheckResult:
@@ -420,6 +427,9 @@ async def check_documents(
         notes.append("Live pages were not checked (--no-live).")
     if not options.archive:
         notes.append("Archived copies were not checked (--no-archive).")
+    cited = {r.citation.found_in.path for r in results}
+    uncited = tuple(doc.path for doc in documents if doc.path not in cited)
+    notes.extend(f"No citation was found in {shown(path, 200)}." for path in uncited)
     return Report(
         tool="archiver check",
         started_at=started,
@@ -427,6 +437,7 @@ async def check_documents(
         results=tuple(results),
         title=f"citation check of {names}",
         notes=tuple(notes),
+        uncited=uncited,
     )
 
 
@@ -445,7 +456,9 @@ def count_work(documents: Sequence[Document], config: Config) -> int:
     hosts = ArchiveHosts.from_config(config)
     seen: set[str] = set()
     for doc in documents:
-        for link in extract_links(doc.data, doc.path, hosts=hosts):
+        for link in extract_links(
+            doc.data, doc.path, hosts=hosts, max_decoded_bytes=config.documents.max_decoded_bytes
+        ):
             seen.add(link.url)
             if link.version_archive is not None:
                 seen.add(link.version_archive.uri)

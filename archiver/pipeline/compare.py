@@ -18,7 +18,7 @@ from typing import Any
 
 from archiver.config import Config
 from archiver.content.fingerprint import fingerprint
-from archiver.errors import ArchiverError, UnknownCaptureError, UsageError
+from archiver.errors import ArchiverError, UnknownCaptureError, UsageError, quoted
 from archiver.jsonform import capture_to_dict, compared_to_dict, iso, memento_to_dict
 from archiver.judge.drift import TextSide
 from archiver.judge.drift import compare as compare_texts
@@ -104,7 +104,7 @@ def parse_source(text: str, *, perma_site_url: str, wayback_url: str) -> Source:
     if raw.startswith("memento:"):
         uri = raw[len("memento:") :]
         if not re.match(r"^https?://", uri, re.I):
-            raise UsageError(f"{raw!r}: memento: needs an http(s) URI-M after it; give {ACCEPTED_FORMS}")
+            raise UsageError(f"{quoted(raw, 120)}: memento: needs an http(s) URI-M after it; give {ACCEPTED_FORMS}")
         return Source(raw, SourceKind.ARCHIVE, ref=ArchiveRef(kind=ArchiveKind.MEMENTO, raw=raw, uri=uri))
     if "/" not in raw and "." not in raw and ":" not in raw:
         guid = parse_archive_ref(raw, perma_site_url=perma_site_url, wayback_url=wayback_url)
@@ -112,13 +112,13 @@ def parse_source(text: str, *, perma_site_url: str, wayback_url: str) -> Source:
             return Source(raw, SourceKind.CAPTURE, capture_id=raw, ref=guid)
         if guid is not None and looks_like_guid(raw):
             return Source(raw, SourceKind.ARCHIVE, ref=guid)
-        raise UsageError(f"{raw!r} is neither a capture id nor a Perma GUID; give {ACCEPTED_FORMS}")
+        raise UsageError(f"{quoted(raw, 120)} is neither a capture id nor a Perma GUID; give {ACCEPTED_FORMS}")
     ref = parse_archive_ref(raw, perma_site_url=perma_site_url, wayback_url=wayback_url, bare_guid=False)
     if ref is not None and ref.kind in (ArchiveKind.PERMA, ArchiveKind.WAYBACK):
         return Source(raw, SourceKind.ARCHIVE, ref=ref)
     if re.match(r"^https?://", raw, re.I):
         return Source(raw, SourceKind.LIVE, url=raw)
-    raise UsageError(f"{raw!r} is not something to compare; give {ACCEPTED_FORMS}")
+    raise UsageError(f"{quoted(raw, 120)} is not something to compare; give {ACCEPTED_FORMS}")
 
 
 # -- reading a stored capture's text back ---------------------------------------------------------

@@ -18,7 +18,7 @@ from archiver.archives.perma import Perma
 from archiver.archives.protocol import Archives, MementoArchive, content_verdict
 from archiver.archives.wayback import Wayback
 from archiver.config import Config
-from archiver.errors import InvalidURLError, StoreError, UnknownCaptureError, UsageError
+from archiver.errors import InvalidURLError, StoreError, UnknownCaptureError, UsageError, quoted
 from archiver.judge.archive import with_verdict_for
 from archiver.models import ArchiveKind, ArchiveRef, ArchiveVerdict, Memento
 from archiver.pipeline.capture import CaptureEngine
@@ -68,6 +68,7 @@ async def open_archives(config: Config, engine: CaptureEngine) -> AsyncIterator[
         api_key=os.environ.get(PERMA_KEY_ENV) or None,
         mirrors_dir=engine.paths.mirrors,
         wayback=wayback,
+        downloads=config.downloads,
     )
     yield Archives(
         {
@@ -150,7 +151,9 @@ def check_cited_url(url: str | None) -> str | None:
         parse_url(url)
         comparable(url)
     except (InvalidURLError, ValueError) as exc:
-        raise UsageError(f"--for {url!r} is not a URL to judge against: {exc}") from exc
+        raise UsageError(
+            f"--for {quoted(url, 120)} is not a URL to judge against: {getattr(exc, 'reason', exc)}"
+        ) from exc
     return url
 
 

@@ -23,27 +23,26 @@ from archiver.models import ArchivePaths, Capture, HistoryMark
 from archiver.pipeline.capture import new_capture_id
 from archiver.store.fixity import FixityProblem, FixityReport
 from archiver.store.fixity import verify as verify_archive
-from archiver.store.index import Index, rebuild_index
-from archiver.store.recovery import RecoveryReport
+from archiver.store.index import Index, rebuild_index, writable
 from archiver.store.warcfiles import WarcStore
-from archiver.warc.read import open_content
+from archiver.warc.read import read_decoded
 from archiver.warc.scan import warc_files
 
 # `show --body` prints text; past this many decoded bytes the body is cut with a note.
 SHOW_BODY_LIMIT = 16 * 1024 * 1024
 
 
-def recover_archive(paths: ArchivePaths, index: Index) -> RecoveryReport:
-    """Finalise `.open` WARC files a crash left behind and make the index agree with them."""
+def recover_archive(paths: ArchivePaths, index: Index) -> list[str]:
+    """Finalise `.open` WARC files a crash left behind and make the index agree with them;
+    a line for each indexed capture that could not be kept."""
     if not paths.warcs.is_dir():
-        return RecoveryReport(())
+        return []
     store = WarcStore(paths, 1 << 30, clock=utc_now, new_id=new_capture_id, software=f"archiver/{__version__}")
     try:
         report = store.recover()
     finally:
         store.close()
-    index.apply_recovery(report)
-    return report
+    return index.apply_recovery(report)
 
 
 @contextmanager
@@ -55,6 +54,11 @@ def open_index(config: Config) -> Iterator[Index]:
             f"{paths.root} holds no archive index (index.sqlite3); capture something with "
             "'archiver fetch URL', or run 'archiver index rebuild' if the WARC files are there"
         )
+    if not writable(paths.root):
+        # A read-only archive (a mounted copy, a finished collection): read it as it is, no recovery.
+        with Index(paths.index, read_only=True) as index:
+            yield index
+        return
     index = Index(paths.index)
     try:
         recover_archive(paths, index)
@@ -82,12 +86,8 @@ def decoded_body(config: Config, capture: Capture) -> str:
         reason = capture.error.message if capture.error else "nothing was stored"
         raise StoreError(f"capture {capture.id} has no stored body: {reason}")
     limit = min(config.fetch.max_decoded_bytes, SHOW_BODY_LIMIT)
-    # warcio's content stream undoes Content-Encoding block by block, so reading a bounded amount
-    # from it keeps memory bounded even for a compression bomb.
-    with open_content(config.archive_dir, capture.warc) as content:
-        data = content.read(limit + 1)
-    cut = len(data) > limit
-    data = data[:limit]
+    # Content-Encoding (gzip, deflate, br, zstd) is undone by our bounded decoder: a bomb costs `limit`.
+    data, cut = read_decoded(config.archive_dir, capture.warc, limit)
     kind = payload_kind(capture.content_type, data[:1024])
     if kind is PayloadKind.BINARY:
         raise StoreError(
@@ -111,11 +111,14 @@ def verify(config: Config, *, progress: Callable[[str], None] | None = None) -> 
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists() and not paths.mirrors.exists():
         raise StoreError(f"{paths.warcs} does not exist: there is no archive to verify at {paths.root}")
-    index = Index(paths.index) if paths.index.exists() else None
+    read_only = not writable(paths.root)
+    index = Index(paths.index, read_only=read_only) if paths.index.exists() else None
     try:
-        if index is not None:
-            recover_archive(paths, index)
+        notes: list[str] = []
+        if index is not None and not read_only:
+            notes = recover_archive(paths, index)
         report = verify_archive(paths, index, progress=progress) if paths.warcs.exists() else FixityReport(0, 0, 0, ())
+        report = replace(report, notes=tuple(notes))
         recorded = {} if index is None else mirror_hashes(index)
     finally:
         if index is not None:
@@ -144,6 +147,11 @@ def rebuild(config: Config, *, progress: Callable[[str], None] | None = None) ->
     paths = ArchivePaths(config.archive_dir)
     if not paths.warcs.exists():
         raise StoreError(f"{paths.warcs} does not exist: there are no WARC files to rebuild the index from")
+    if not writable(paths.root):
+        raise StoreError(
+            f"cannot rebuild the index: the archive folder {paths.root} is read-only; the index there is "
+            "left as it is (read commands still work); rebuild in a writable copy of the folder"
+        )
     index = rebuild_index(paths, progress=progress)
     try:
         return index.count()
@@ -166,6 +174,7 @@ def render_fixity(report: FixityReport, fmt: str) -> str:
                     {"kind": p.kind.value, "file": p.file, "offset": p.offset, "message": p.message}
                     for p in report.problems
                 ],
+                "notes": list(report.notes),
             },
             indent=2,
             ensure_ascii=False,
@@ -174,6 +183,7 @@ def render_fixity(report: FixityReport, fmt: str) -> str:
         f"verified {report.records_checked} records in {report.files_checked} files "
         f"({report.bytes_checked} bytes): " + ("no problem found" if report.ok else f"{len(report.problems)} problems")
     ]
+    lines.extend(f"- note: {note}" for note in report.notes)
     for p in report.problems:
         where = p.file if p.offset is None else f"{p.file} at offset {p.offset}"
         lines.append(f"- {p.kind.value}: {where}: {p.message}")

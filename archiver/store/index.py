@@ -9,6 +9,7 @@ engine's time. See docs/warc-layout.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.clock import parse_required_stamp, stamp, utc_now
-from archiver.errors import StoreError, UnknownCaptureError
+from archiver.errors import DiskFullError, StoreError, UnknownCaptureError
 from archiver.jsonform import memento_to_dict
 from archiver.models import ArchivePaths, Capture, Memento
 from archiver.store.rows import BY_URL, INSERT, SELECT, capture_row, row_capture
@@ -62,27 +63,50 @@ class Index:
         *,
         migrations: Iterable[Migration] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        read_only: bool = False,
     ) -> None:
         self.path = path
+        self.read_only = read_only
         self._clock = clock
         self._lock = threading.RLock()
         # Rows queued by `queue_capture`, committed together by `flush` (see there for why).
         self._pending: list[Capture] = []
         # This connection's newest revisit baseline per URL, so `latest_capture` needs no flush.
         self._recent: dict[str, Capture] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
+        wanted = list(MIGRATIONS if migrations is None else migrations)
+        if read_only:
+            self._db = _connect_read_only(path)
+            try:
+                self._check_migrated(wanted)
+            except BaseException:
+                self._db.close()
+                raise
+            return
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable enough, the WARCs are the truth
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the index {path}: {exc}; `archiver index rebuild` recreates it") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(_open_failure(path, exc)) from exc
         try:
-            self.migrate(MIGRATIONS if migrations is None else migrations)
+            self.migrate(wanted)
         except BaseException:
             self._db.close()
             raise
+
+    def _check_migrated(self, migrations: list[Migration]) -> None:
+        try:
+            applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
+        except sqlite3.Error as exc:
+            raise StoreError(_open_failure(self.path, exc)) from exc
+        missing = [m.name for m in migrations if m.name not in applied]
+        if missing:
+            raise StoreError(
+                f"the index {self.path} needs migration {missing[0]}, which cannot be applied to a read-only "
+                "archive; run any archiver command once where the archive folder is writable"
+            )
 
     def __enter__(self) -> Index:
         return self
@@ -103,14 +127,23 @@ class Index:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"the index {self.path} is busy or unusable: {exc}") from exc
+                raise _index_error(self.path, exc, "the index {path} is busy or unusable: {exc}") from exc
             try:
                 yield self._db
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise _index_error(self.path, exc, "writing the index {path} failed: {exc}") from exc
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             else:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise _index_error(self.path, exc, "committing to the index {path} failed: {exc}") from exc
 
     def query(self, sql: str, params: tuple[Any, ...] = (), *, flush: bool = True) -> list[sqlite3.Row]:
         with self._lock:
@@ -235,34 +268,48 @@ class Index:
     def count(self) -> int:
         return int(self.query("SELECT count(*) FROM captures")[0][0])
 
-    def remove_captures_in(self, file: str) -> int:
-        """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`)."""
+    def remove_captures_in(self, file: str) -> list[str]:
+        """Drop the rows that point into `file` (e.g. a WARC recovery renamed `.invalid`); their ids."""
         self.flush()
         self._forget_recent(file)
         with self.transaction() as db:
-            return db.execute("DELETE FROM captures WHERE warc_file = ?", (file,)).rowcount
+            dropped = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
+            db.execute("DELETE FROM captures WHERE warc_file = ?", (file,))
+        return dropped
 
-    def sync_file(self, file: str, captures: Iterable[Capture]) -> None:
-        """Make the rows of one WARC file exactly the captures its metadata records hold."""
+    def sync_file(self, file: str, captures: Iterable[Capture]) -> list[str]:
+        """Make the rows of one WARC file exactly the captures its metadata records hold; the ids dropped."""
         kept = list(captures)
         ids = {c.id for c in kept}
         self.flush()
         self._forget_recent(file)
+        dropped: list[str] = []
         with self.transaction() as db:
             stale = [r["id"] for r in db.execute("SELECT id FROM captures WHERE warc_file = ?", (file,))]
             for capture_id in stale:
                 if capture_id not in ids:
                     db.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+                    dropped.append(capture_id)
             for capture in kept:
                 db.execute(INSERT, capture_row(capture))
+        return dropped
 
-    def apply_recovery(self, report: RecoveryReport) -> None:
-        """Make the index agree with what `WarcStore.recover()` kept and dropped."""
+    def apply_recovery(self, report: RecoveryReport) -> list[str]:
+        """Make the index agree with what `WarcStore.recover()` kept and dropped.
+
+        Returns a line for each indexed capture that recovery dropped (its record was cut or
+        damaged): that is a loss, and the caller must say so."""
+        lines: list[str] = []
         for recovered in report.files:
             if recovered.valid:
-                self.sync_file(recovered.name, recovered.captures)
+                dropped = self.sync_file(recovered.name, recovered.captures)
             else:
-                self.remove_captures_in(recovered.name)
+                dropped = self.remove_captures_in(recovered.name)
+            why = recovered.reason or "its records were incomplete"
+            lines.extend(
+                f"recovery dropped indexed capture {capture_id} from {recovered.name}: {why}" for capture_id in dropped
+            )
+        return lines
 
     def _forget_recent(self, file: str) -> None:
         with self._lock:
@@ -355,3 +402,47 @@ def rebuild_index(
         stale.unlink(missing_ok=True)
     os.replace(temp, paths.index)
     return Index(paths.index, clock=clock)
+
+
+def _index_error(path: Path, exc: sqlite3.Error, template: str) -> StoreError:
+    """A StoreError for a failed index write; DiskFullError when SQLite says the disk is full."""
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        return DiskFullError(path, str(exc))
+    if "readonly" in str(exc):
+        return StoreError(_open_failure(path, exc))
+    return StoreError(template.format(path=path, exc=exc))
+
+
+def _open_failure(path: Path, exc: BaseException) -> str:
+    """Why the index could not be opened, with the advice that fits the cause."""
+    text = str(exc)
+    if isinstance(exc, PermissionError) or "readonly" in text or "read-only" in text or "unable to open" in text:
+        return (
+            f"cannot open the index {path} for writing ({text}): the archive folder is read-only or not "
+            "writable by this user; read commands (show, history, status, verify, compare) still work on it"
+        )
+    if "not a database" in text or "malformed" in text:
+        return f"cannot open the index {path} ({text}): it is damaged; `archiver index rebuild` recreates it"
+    return f"cannot open the index {path}: {text}"
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro`, or `immutable=1` when the WAL's shared memory
+    cannot be created (a read-only folder without the -shm file)."""
+    if not path.exists():
+        raise StoreError(f"there is no index at {path}")
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(f"{path.as_uri()}?{flags}", uri=True, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error as exc:
+            last = exc
+    raise StoreError(f"cannot open the index {path} even read-only ({last}); it may be damaged")
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process may write in `folder` (False on a read-only mount, even for root)."""
+    return os.access(folder, os.W_OK)

@@ -8,6 +8,7 @@ stops promptly. See docs/nightly.md.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -55,12 +56,29 @@ def is_locked(lock_path: Path) -> bool:
     """Whether another process (or another lock object) holds the lock right now; a probe, no wait."""
     if not lock_path.parent.is_dir():
         return False
+    if not os.access(lock_path.parent, os.W_OK):
+        # A read-only archive: no lock file can be created, so probe an existing one read-only.
+        return _probe_read_only(lock_path)
     probe = filelock.FileLock(str(lock_path), thread_local=False)
     try:
         probe.acquire(timeout=0)
     except filelock.Timeout:
         return True
     probe.release()
+    return False
+
+
+def _probe_read_only(lock_path: Path) -> bool:
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False  # never created, so never held
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
     return False
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,9 @@ class RecoveryReport:
         return tuple(f for f in self.files if not f.valid)
 
 
+_STARTING_SECONDS = 60.0
+
+
 def seal(path: Path, final: Path, sha256: str) -> None:
     """List a complete, fsynced `.open` file in the manifest, rename it to `final`, fsync the folder."""
     append_manifest(final.parent, sha256, final.name)
@@ -92,6 +96,12 @@ def _recover_file(root: Path, path: Path) -> RecoveredFile | None:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None  # a live writer (another process) holds it
+        stat = os.fstat(fh.fileno())
+        if stat.st_size == 0 and time.time() - stat.st_mtime < _STARTING_SECONDS:
+            # A writer creates the file (O_EXCL) and then takes its flock: between the two it is
+            # empty and unlocked. Left alone; a crash at that instant leaves an empty file that
+            # the next recovery after a minute renames `.invalid`.
+            return None
         kept_end = records = 0
         captures: list[Capture] = []
         documents = CaptureDocuments(location_name(path))

@@ -9,6 +9,8 @@ no request record, so nightly storage stays flat. See docs/warc-layout.md.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -21,7 +23,7 @@ from typing import IO, Any
 
 from archiver import __version__
 from archiver.clock import stamp as warc_date
-from archiver.errors import StoreError
+from archiver.errors import DiskFullError, StoreError
 from archiver.models import ArchivePaths, Capture, WarcLocation
 from archiver.net.exchange import FetchOutcome
 from archiver.store.recovery import OPEN_SUFFIX, RecoveryReport, recover_files, seal
@@ -122,16 +124,28 @@ class WarcStore:
     def write(self, outcome: FetchOutcome, capture: Capture, revisit_of: Capture | None = None) -> Capture:
         """Write one fetch (request/response per hop, then metadata); return it with its location."""
         with self._lock:
-            current = self._file_for(self._estimate(outcome))
+            try:
+                current = self._file_for(self._estimate(outcome))
+            except OSError as exc:
+                raise _write_error(self.paths.warcs, exc) from exc
             try:
                 result = self._write_capture(current, outcome, capture, revisit_of)
                 current.fh.flush()
                 self._last_write = self._clock()
             except OSError as exc:
-                raise StoreError(f"could not write to {current.path}: {exc}; check free space and permissions") from exc
+                # The file may now end in part of a record: never append to it again. Released
+                # unsealed, recovery cuts it back to its last complete record (all of which stay).
+                self._abandon()
+                raise _write_error(current.path, exc) from exc
             if current.sink.size >= self.max_bytes:
                 self._finish()
             return result
+
+    def _abandon(self) -> None:
+        current, self._file = self._file, None
+        if current is not None:
+            with contextlib.suppress(OSError):
+                current.fh.close()  # a flush of the partial record may fail again: the flock goes anyway
 
     def _estimate(self, outcome: FetchOutcome) -> int:
         raw = sum(2 * _RECORD_OVERHEAD + ex.body.size for ex in outcome.exchanges) + 4 * _RECORD_OVERHEAD
@@ -233,13 +247,21 @@ class WarcStore:
             except FileExistsError:
                 continue
             break
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if self._on_open is not None:
-            self._on_open(final)
-        sink = RecordSink(fh, self._records.record_id())
-        current = _OpenWarc(path, final, fh, sink, relative=final.relative_to(self.paths.root).as_posix())
-        self._records.warcinfo(sink, final.name, warc_date(self._clock()), self.software)
-        fh.flush()
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if self._on_open is not None:
+                self._on_open(final)
+            sink = RecordSink(fh, self._records.record_id())
+            current = _OpenWarc(path, final, fh, sink, relative=final.relative_to(self.paths.root).as_posix())
+            self._records.warcinfo(sink, final.name, warc_date(self._clock()), self.software)
+            fh.flush()
+        except OSError:
+            # Not even the warcinfo record fitted (a full disk): the file holds nothing, remove it.
+            with contextlib.suppress(OSError):
+                fh.close()
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
         self._file = current
         return current
 
@@ -257,3 +279,9 @@ class WarcStore:
             raise StoreError(f"could not finalise {current.path}: {exc}; `recover` will retry at next start") from exc
         finally:
             current.fh.close()  # releases the flock
+
+
+def _write_error(where: Path, exc: OSError) -> StoreError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(where, exc.strerror or str(exc))
+    return StoreError(f"could not write to {where}: {exc}; check free space and permissions")

@@ -8,7 +8,6 @@ there. Pure functions of their text, stdlib only. See docs/warc-layout.md.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 
@@ -49,13 +48,13 @@ def parse_digest(text: str) -> ParsedDigest:
     if len(b32) == -(-size * 8 // 5):
         try:
             candidates.append(base64.b32decode(b32 + "=" * (-len(b32) % 8)))
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a non-ASCII character (fuzz/ found it)
             pass
     b64 = value.rstrip("=")
     if len(b64) == -(-size * 4 // 3):
         try:
             candidates.append(base64.b64decode(b64 + "=" * (-len(b64) % 4), altchars=b"-_" if "-" in b64 else None))
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a non-ASCII character (fuzz/ found it)
             pass
     for raw in candidates:
         if len(raw) == size:

@@ -5,8 +5,8 @@ read reported). To hand a payload to drift, extraction or `archiver show`, the r
 other WARC tools agree with is the right one, so this module reads with warcio and returns typed
 values: `RecordHead` (a record's headers and place) and `StoredPayload` (its entity body as
 stored, de-chunked and still content-encoded, with the HTTP headers that say how to decode it).
-A revisit is followed to its original: our `Archiver-Refers-To-*` fields, else its
-`WARC-Refers-To` record ID in our WARCs or in the same mirror file.
+A revisit is followed to its original (`Archiver-Refers-To-*`, else `WARC-Refers-To`). Content-
+Encoding is undone by `content.decoding` (`read_decoded`), never warcio's uncapped `content_stream()`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.content.body import Body
+from archiver.content.decoding import decoding_reader
 from archiver.errors import CorruptWarcError, StoreError
 from archiver.models import WarcLocation
 from archiver.warc.record import REFERS_TO_FILE, REFERS_TO_OFFSET, RecordInfo
@@ -223,24 +224,23 @@ def response_headers(root: Path, loc: WarcLocation) -> tuple[tuple[str, str], ..
     return () if http is None else tuple((str(k), str(v)) for k, v in http.headers)
 
 
-@contextmanager
-def open_content(root: Path, loc: WarcLocation) -> Iterator[IO[bytes]]:
-    """The payload decoded by warcio (Content-Encoding undone), a revisit followed. Unbounded: cap what you read."""
-    if loc.file.startswith("warcs/") and read_record_info(root, loc).type == "revisit":
-        loc = original_location(root, read_record_info(root, loc))
-    with open_at(root, loc) as stream:
-        yield _first_record(stream, loc.file, loc.offset).content_stream()
+def read_decoded(root: Path, loc: WarcLocation, limit: int) -> tuple[bytes, bool]:
+    """The payload with its Content-Encoding undone, at most `limit` bytes, and whether more was there.
+
+    A revisit is followed. Bounded whatever the compression ratio (one chunk per coding layer);
+    DecodeError for an unknown coding or corrupt data."""
+    with payload_at(root, loc) as payload:
+        reader = decoding_reader(payload.body.open(), payload.content_encoding)
+        out = bytearray()
+        while len(out) <= limit and (chunk := reader.read(min(64 * 1024, limit + 1 - len(out)))):
+            out += chunk
+    return bytes(out[:limit]), len(out) > limit
 
 
 def read_payload(root: Path, loc: WarcLocation, limit: int | None = None) -> bytes:
     """The payload bytes as stored (content-encoded, de-chunked), a revisit followed: for tests and small bodies."""
     with payload_at(root, loc) as payload:
         return payload.body.read_all(limit)
-
-
-def read_content(root: Path, loc: WarcLocation, limit: int | None = None) -> bytes:
-    with open_content(root, loc) as stream:
-        return bytes(stream.read() if limit is None else stream.read(limit))
 
 
 def stored_http_headers(root: Path, loc: WarcLocation) -> tuple[tuple[str, str], ...]:

@@ -266,6 +266,8 @@ def parse_record(stream: IO[bytes], offset: int, keep_metadata: bool) -> tuple[R
         declared_length = int(get("Content-Length") or "")
     except ValueError:
         raise CorruptWarcError("", offset, "record has no valid Content-Length") from None
+    if declared_length < 0:  # int() reads "-5" (fuzz/ found it): a length cannot be negative
+        raise CorruptWarcError("", offset, f"record has a negative Content-Length ({declared_length})")
     rec_type = (get("WARC-Type") or "").lower()
     content_type = get("Content-Type")
     problems: list[RecordProblem] = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from archiver.errors import CorruptWarcError, StoreError
+from archiver.errors import CorruptWarcError, StoreError, quoted
 from archiver.models import WarcLocation
 from archiver.warc.record import CHUNK, ProblemKind, RecordInfo, ShortReadError, parse_record, read_headers
 
@@ -178,8 +178,17 @@ def _scan_gzip(fh: IO[bytes], keep_metadata: bool) -> Iterator[RecordInfo | File
 
 
 def locate(root: Path, file: str) -> Path:
-    """The file a WarcLocation names, or its `.open` twin while it is still being written."""
+    """The file a WarcLocation names, or its `.open` twin while it is still being written.
+
+    The name comes from the index, which is only a rebuildable cache: a name that leaves the
+    archive folder (`../../etc/passwd`, an absolute path, a symlink out) is refused, never opened."""
     path = root / file
+    inside = root.resolve()
+    if Path(file).is_absolute() or ".." in Path(file).parts or not path.resolve().is_relative_to(inside):
+        raise StoreError(
+            f"the index names a WARC file outside the archive folder ({quoted(file, 120)}); it is not opened: "
+            "the index was edited or damaged, run `archiver index rebuild` to recreate it from the WARC files"
+        )
     if path.exists():
         return path
     open_path = path.with_name(path.name + ".open")
@@ -245,9 +254,9 @@ def warc_files(folder: Path, *, include_open: bool = True) -> list[Path]:
     """WARC files in a folder, oldest name first (names begin with a UTC timestamp)."""
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if p.is_file() and p.name.endswith(WARC_SUFFIXES)]
-    if include_open:
-        found += [p for p in folder.iterdir() if p.is_file() and p.name.endswith(".warc.gz.open")]
+    # One pass over the folder: two would miss a file renamed from .open to its final name in between.
+    suffixes = (*WARC_SUFFIXES, ".warc.gz.open") if include_open else WARC_SUFFIXES
+    found = [p for p in folder.iterdir() if p.name.endswith(suffixes) and p.is_file()]
     return sorted(found, key=lambda p: p.name)
 
 

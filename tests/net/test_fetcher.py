@@ -24,7 +24,7 @@ import zstandard
 from archiver.config import Config, FetchConfig
 from archiver.models import ErrorKind, Truncation
 from archiver.net.exchange import FetchOutcome
-from archiver.net.fetcher import ACCEPT_ENCODING, Fetcher, redirect_target
+from archiver.net.fetcher import Fetcher, redirect_target
 from tests.wire import (
     SilentServer,
     WireConnection,
@@ -111,7 +111,7 @@ def test_redirect_chain_records_every_hop(fetch: Fetch, fc: FetchConfig) -> None
     # Response headers as received: order and repeats kept.
     assert [v for k, v in final.response_headers if k == "X-Order"] == ["b", "a"]
     sent = dict(final.request_headers)
-    assert sent["User-Agent"] == fc.user_agent and sent["Accept-Encoding"] == ACCEPT_ENCODING
+    assert sent["User-Agent"] == fc.user_agent and sent["Accept-Encoding"] == fc.accept_encoding == "gzip, deflate"
     assert sent["Host"] == f"127.0.0.1:{server.port}"
     assert all(e.ip_address == "127.0.0.1" and e.http_version == "HTTP/1.1" for e in outcome.exchanges)
     assert outcome.started_at == FIXED and final.started_at == FIXED

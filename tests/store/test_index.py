@@ -133,7 +133,7 @@ def test_remove_and_sync_file(tmp_path: Path) -> None:
         index.add_captures([*in_a, full_capture("b", warc=WarcLocation("warcs/b.warc.gz", 0, 5))])
         index.sync_file("warcs/a.warc.gz", in_a[:2])
         assert [c.id for c in index.captures_in("warcs/a.warc.gz")] == ["a0", "a1"]
-        assert index.remove_captures_in("warcs/a.warc.gz") == 2
+        assert len(index.remove_captures_in("warcs/a.warc.gz")) == 2
         assert [c.id for c in index.all_captures()] == ["b"]
 
 
@@ -193,8 +193,11 @@ def test_apply_recovery_makes_the_index_match_the_recovered_files(archive_dir: P
         index.add_capture(full_capture("lost", warc=WarcLocation("warcs/archiver-broken.warc.gz", 0, 10)))
         report = make_store(archive_dir).recover()
         assert sorted(f.valid for f in report.files) == [False, True]
-        index.apply_recovery(report)
+        lines = index.apply_recovery(report)
         assert [c.id for c in index.all_captures()] == ["k0", "k1"]
+        # Each indexed capture recovery could not keep is said, with its file (issue 11).
+        assert sorted(line.split()[4] for line in lines) == ["k2", "lost"]
+        assert all(line.startswith("recovery dropped indexed capture ") for line in lines)
     with rebuild_index(paths) as rebuilt:
         assert [c.id for c in rebuilt.all_captures()] == ["k0", "k1"]
 

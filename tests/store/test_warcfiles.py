@@ -33,7 +33,7 @@ from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.store.recovery import read_manifest
 from archiver.store.warcfiles import WarcStore
 from archiver.warc.metadata import compact_revisit_document, decode_document, iter_captures, iter_file_captures
-from archiver.warc.read import read_content, read_payload
+from archiver.warc.read import read_decoded, read_payload
 from archiver.warc.scan import iter_records, warc_files
 from archiver.warc.writer import REVISIT_PROFILE
 
@@ -183,7 +183,8 @@ def test_gzip_payload_is_kept_and_decoded_on_read(archive_dir: Path) -> None:
     assert warc.get_header("WARC-Payload-Digest") == f"sha256:{hashlib.sha256(packed).hexdigest()}"
     assert decoded == html  # warcio's content_stream() undoes Content-Encoding
     assert read_payload(archive_dir, stored.warc) == packed
-    assert read_content(archive_dir, stored.warc) == html
+    assert read_decoded(archive_dir, stored.warc, 1 << 20) == (html, False)
+    assert read_decoded(archive_dir, stored.warc, 10) == (html[:10], True)
 
 
 def test_capture_event_records_are_paired(archive_dir: Path) -> None:
