@@ -125,10 +125,22 @@ class Problem:
 
 @dataclass(frozen=True)
 class Failure:
-    """A typed reason a fetch failed: `{kind, message}` in JSON."""
+    """A typed reason a fetch failed: `{kind, message}` in JSON; `problem` keeps its parts.
+
+    `message` is the problem's whole text (sentence and hint); a caller that quotes the failure
+    where the hint does not fit takes `problem.sentence()`.
+    """
 
     kind: ErrorKind
     message: str
+    problem: Problem | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, kind: ErrorKind, problem: Problem) -> Failure:
+        return cls(kind, problem.text(), problem)
+
+    def sentence(self) -> str:
+        return self.problem.sentence() if self.problem is not None else self.message
 
 
 @dataclass(frozen=True)

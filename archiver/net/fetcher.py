@@ -27,7 +27,7 @@ from archiver.clock import Clock, utc_now
 from archiver.config import FetchConfig
 from archiver.content.body import Body
 from archiver.errors import FetchFailure, InvalidURLError, quoted
-from archiver.models import ErrorKind, Failure, Truncation
+from archiver.models import ErrorKind, Failure, Problem, Truncation
 from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.net.guard import AddressGuard, GuardedBackend, HostPools, Resolver, guarded_transport, system_resolver
 from archiver.net.politeness import (
@@ -119,51 +119,76 @@ def _tls_reason(exc: BaseException) -> str | None:
 
 
 def describe_failure(exc: BaseException, url: str, timeout: float) -> Failure:
-    """Translate an httpx/httpcore/OS error into a typed Failure whose message says what to do."""
+    """Translate an httpx/httpcore/OS error into a typed Failure: one sentence and at most one hint."""
     if isinstance(exc, FetchFailure):
-        return Failure(exc.kind, exc.message)
+        return Failure(exc.kind, exc.message, exc.problem)
     if isinstance(exc, httpx.PoolTimeout):
-        return Failure(
+        return Failure.of(
             ErrorKind.POOL_TIMEOUT,
-            f"no free connection for {url} within {timeout:g} s; lower [fetch] concurrency or raise [fetch] timeout",
+            Problem(
+                f"no free connection for {url}",
+                f"within {timeout:g} s",
+                "lower [fetch] concurrency or raise [fetch] timeout",
+            ),
         )
     if isinstance(exc, httpx.ConnectTimeout):
-        return Failure(
+        return Failure.of(
             ErrorKind.TIMEOUT,
-            f"connecting for {url} took longer than {timeout:g} s; the host may be down or filtering, try again later",
+            Problem(
+                f"connecting for {url}",
+                f"took longer than {timeout:g} s",
+                "the host may be down or filtering, try again later",
+            ),
         )
     if isinstance(exc, httpx.TimeoutException):
-        return Failure(
+        return Failure.of(
             ErrorKind.TIMEOUT,
-            f"{url} sent nothing for {timeout:g} s; the server may be overloaded, try again later "
-            "or raise [fetch] timeout",
+            Problem(
+                url,
+                f"sent nothing for {timeout:g} s",
+                "the server may be overloaded, try again later or raise [fetch] timeout",
+            ),
         )
     if isinstance(exc, httpx.ProxyError):
-        return Failure(ErrorKind.PROXY, f"the proxy refused {url}: {exc}; check [fetch] proxy")
+        return Failure.of(ErrorKind.PROXY, Problem(f"the proxy refused {url}:", str(exc), "check [fetch] proxy"))
     if isinstance(exc, httpx.ConnectError):
         reason = _tls_reason(exc)
         if reason is not None:
-            return Failure(
+            return Failure.of(
                 ErrorKind.TLS,
-                f"TLS verification failed for {url}: {reason}; nothing was stored from it. "
-                "The certificate is not valid for this site; open it in a browser to see why",
+                Problem(
+                    f"TLS verification failed for {url}:",
+                    f"{reason}; nothing was stored from it",
+                    "the certificate is not valid for this site; open it in a browser to see why",
+                ),
             )
         if any(isinstance(c, ConnectionRefusedError) for c in _causes(exc)):
-            return Failure(
+            return Failure.of(
                 ErrorKind.CONNECT,
-                f"connection refused for {url}: nothing listens on that port; check the URL's port "
-                "or try again when the site is back",
+                Problem(
+                    f"connection refused for {url}:",
+                    "nothing listens on that port",
+                    "check the URL's port or try again when the site is back",
+                ),
             )
-        return Failure(ErrorKind.CONNECT, f"could not connect for {url}: {exc}; check the host and try again later")
+        return Failure.of(
+            ErrorKind.CONNECT, Problem(f"could not connect for {url}:", str(exc), "check the host and try again later")
+        )
     if isinstance(exc, httpx.ProtocolError):
-        return Failure(ErrorKind.PROTOCOL, f"{url} broke the HTTP protocol: {exc}; the server or a middlebox is faulty")
+        return Failure.of(
+            ErrorKind.PROTOCOL,
+            Problem(url, f"broke the HTTP protocol: {exc}", "the server or a middlebox is faulty"),
+        )
     if isinstance(exc, httpx.NetworkError):
-        return Failure(ErrorKind.CONNECT, f"the connection for {url} broke: {exc}; try again later")
+        return Failure.of(ErrorKind.CONNECT, Problem(f"the connection for {url}", f"broke: {exc}", "try again later"))
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return Failure(ErrorKind.INVALID_URL, f"httpx cannot request {url}: {exc}")
+        return Failure.of(ErrorKind.INVALID_URL, Problem(f"httpx cannot request {url}:", str(exc)))
     if isinstance(exc, httpx.HTTPError):
-        return Failure(ErrorKind.PROTOCOL, f"request for {url} failed: {exc}")
-    return Failure(ErrorKind.IO, f"request for {url} failed with an OS error: {exc}; check the machine's network")
+        return Failure.of(ErrorKind.PROTOCOL, Problem(f"request for {url}", f"failed: {exc}"))
+    return Failure.of(
+        ErrorKind.IO,
+        Problem(f"request for {url}", f"failed with an OS error: {exc}", "check the machine's network"),
+    )
 
 
 @dataclass

@@ -552,3 +552,14 @@ def test_tls_failures_name_the_reason_and_store_nothing(
     assert outcome.failure is not None and outcome.failure.kind is ErrorKind.TLS
     assert reason in outcome.failure.message
     assert outcome.exchanges == [] and outcome.attempts == [] and hits == 0
+
+
+def test_a_failure_carries_its_parts_as_a_value(fetch: Fetch, fc: FetchConfig) -> None:
+    """One sentence and at most one hint, built where the failure happens (issue 12)."""
+    url = f"http://refused.test:{free_port()}/"
+    [outcome] = fetch(fc, url, resolver=stub_resolver({"refused.test": ["127.0.0.1"]}, []))
+    failure = outcome.failure
+    assert failure is not None and failure.problem is not None
+    assert failure.message == failure.problem.text()
+    assert failure.sentence() == failure.problem.sentence() and ";" not in failure.sentence()
+    assert failure.problem.hint and failure.message.endswith(failure.problem.hint)
