@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from archiver.urls import parse_url
 
 IdFactory = Callable[[], str]
 Progress = Callable[[Capture], None]
+
+_log = logging.getLogger(__name__)
 
 # Bodies up to this size (all hops together) are fingerprinted and written on the event loop.
 INLINE_BYTES = 256 * 1024
@@ -238,6 +241,9 @@ class CaptureEngine:
             # captures from the coordinator (archiver.cluster recovers them through the journal).
             # A dropped indexed capture is a loss: kept for the caller to report (`recovery_notes`).
             self.recovery_notes = self.index.apply_recovery(self.store.recover())
+            for note in self.recovery_notes:
+                # Said at once, on stderr even without -v (logging's last resort): a loss is never silent.
+                _log.warning("%s", note)
 
     def close_store(self) -> None:
         if self.rows is not None:

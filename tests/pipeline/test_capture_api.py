@@ -48,3 +48,29 @@ def test_a_sealed_warc_never_has_uncommitted_index_rows(
 
     committed = asyncio.run(scenario())
     assert all(count >= 1 for count in committed.values()), committed
+
+
+def test_a_capture_lost_to_recovery_is_said_at_once(config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    """`fetch` and `run` recover the archive first: an indexed capture it must drop is a loss, said on stderr."""
+    import asyncio
+    import logging
+
+    from archiver.models import ArchivePaths, WarcLocation
+    from archiver.pipeline.capture import CaptureEngine
+    from archiver.store.index import Index
+    from tests.store.test_index import full_capture
+
+    paths = ArchivePaths(config.archive_dir)
+    paths.warcs.mkdir(parents=True)
+    (paths.warcs / "archiver-broken.warc.gz.open").write_bytes(b"\x1f\x8b\x08" + b"\x00" * 47)
+    with Index(paths.index) as index:
+        index.add_capture(full_capture("lost", warc=WarcLocation("warcs/archiver-broken.warc.gz", 0, 10)))
+
+    async def open_and_close() -> list[str]:
+        async with CaptureEngine(config) as engine:
+            return engine.recovery_notes
+
+    with caplog.at_level(logging.WARNING, logger="archiver"):
+        notes = asyncio.run(open_and_close())
+    assert notes and "lost" in notes[0]
+    assert any("recovery dropped indexed capture lost" in r.getMessage() for r in caplog.records)
