@@ -22,6 +22,7 @@ from archiver.errors import ArchiverError, UnknownCaptureError, UsageError, quot
 from archiver.jsonform import capture_to_dict, compared_to_dict, iso, memento_to_dict
 from archiver.judge.drift import TextSide
 from archiver.judge.drift import compare as compare_texts
+from archiver.judge.pagekind import KIND_NOUNS
 from archiver.models import (
     ArchiveKind,
     ArchiveRef,
@@ -245,6 +246,15 @@ async def compare_sides(engine: CaptureEngine, a: Source, b: Source, *, quote: s
     """Resolve both sides (one after the other, so A is fetched before B) and compare B against A."""
     side_a = await resolve_side(engine, a)
     side_b = await resolve_side(engine, b)
+    walls = [
+        f"{name} is {KIND_NOUNS[side.capture.page_kind]}"
+        for name, side in (("A", side_a), ("B", side_b))
+        if side.capture is not None and side.capture.page_kind is not None and not side.capture.is_content
+    ]
+    if walls:
+        # Two copies of one wall are not the page unchanged: no text of the page was compared.
+        comparison = Comparison.unknown("; ".join(walls) + ", not the page's content")
+        return Compared(side_a, side_b, comparison, quote)
     comparison = compare_texts(side_a.text, side_b.text, engine.config.drift, quote)
     missing = [
         f"{name} has no text ({side.note or 'nothing was had'})"

@@ -136,3 +136,15 @@ def test_usage_errors_exit_3(config_file: Path, site: HTTPServer, a: str, words:
     result = run(config_file, "compare", a, site.url_for("/article"))
     assert result.returncode == 3, result.stdout + result.stderr
     assert words in " ".join(result.stderr.split())
+
+
+def test_two_copies_of_a_wall_are_not_identical(config_file: Path, site: HTTPServer) -> None:
+    """The Sina Visitor System twice is no evidence that the post is unchanged: unknown, exit 2."""
+    wall = (Path(__file__).resolve().parents[1] / "fixtures" / "pages" / "weibo-visitor-system.html").read_bytes()
+    site.expect_request("/wall").respond_with_data(wall, content_type=HTML)
+    url = site.url_for("/wall")
+    result = run(config_file, "compare", url, url, "--format", "json")
+    data = document(result)
+    assert data["comparison"]["verdict"] == "unknown", data["comparison"]
+    assert "login wall" in data["comparison"]["reason"]
+    assert result.returncode == 2
