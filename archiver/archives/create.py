@@ -19,8 +19,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from archiver.errors import FetchFailure
 from archiver.models import ArchiveRef
-from archiver.net.http import Response
+from archiver.net.http import AsyncClient, HTTPError, Response, describe_error
 
 
 class CreateVerdict(StrEnum):
@@ -99,6 +100,19 @@ async def poll_until(
         found = await check()
         if found is not None:
             return found, polls
+
+
+async def service_call(
+    client: AsyncClient, service: str, deadline: float, method: str, url: str, **kwargs: Any
+) -> Response | str:
+    """One request to an archiving service within `deadline` seconds: the response, or why there was none."""
+    try:
+        async with asyncio.timeout(deadline):
+            return await client.request(method, url, follow_redirects=False, **kwargs)
+    except TimeoutError:
+        return f"{service} did not answer within {deadline:g} s"
+    except (HTTPError, FetchFailure) as exc:
+        return f"{service} could not be reached ({describe_error(exc)})"
 
 
 def json_body(response: Response) -> Any:

@@ -13,12 +13,11 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from archiver.archives.create import CreateResult, CreateVerdict, Poll, drf_message, json_body, poll_until
+from archiver.archives.create import CreateResult, CreateVerdict, Poll, drf_message, json_body, poll_until, service_call
 from archiver.archives.protocol import is_challenge
 from archiver.clock import parse_stamp
 from archiver.config import ArchivingConfig, PermaConfig
-from archiver.errors import FetchFailure
-from archiver.net.http import AsyncClient, HTTPError, Response, describe_error
+from archiver.net.http import AsyncClient, Response
 from archiver.refs import canonical_guid, parse_archive_ref
 
 SERVICE = "perma"
@@ -65,15 +64,9 @@ class PermaCreator:
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Response | str:
         """The response, or why there was none (a string)."""
-        try:
-            async with asyncio.timeout(self._deadline):
-                return await self._client.request(
-                    method, f"{self._api}{path}", json=body, headers=self._headers(), follow_redirects=False
-                )
-        except TimeoutError:
-            return f"Perma.cc did not answer within {self._deadline:g} s"
-        except (HTTPError, FetchFailure) as exc:
-            return f"Perma.cc could not be reached ({describe_error(exc)})"
+        return await service_call(
+            self._client, "Perma.cc", self._deadline, method, f"{self._api}{path}", json=body, headers=self._headers()
+        )
 
     def _refusal(self, url: str, response: Response | str) -> CreateResult:
         """The verdict of a request that did not start a capture."""

@@ -15,12 +15,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from archiver.archives.create import CreateResult, CreateVerdict, Poll, json_body, poll_until
+from archiver.archives.create import CreateResult, CreateVerdict, Poll, json_body, poll_until, service_call
 from archiver.archives.protocol import is_challenge
 from archiver.archives.wayback import timestamp_datetime
 from archiver.config import ArchivingConfig, WaybackConfig
-from archiver.errors import FetchFailure
-from archiver.net.http import AsyncClient, HTTPError, Response, describe_error
+from archiver.net.http import AsyncClient, Response
 from archiver.refs import parse_archive_ref, wayback_uri
 
 SERVICE = "wayback"
@@ -117,15 +116,15 @@ class SavePageNow:
         return {"Accept": "application/json", "Authorization": self._auth}
 
     async def _call(self, method: str, path: str, data: dict[str, str] | None = None) -> Response | str:
-        try:
-            async with asyncio.timeout(self._deadline):
-                return await self._client.request(
-                    method, f"{self._base}{path}", data=data, headers=self._headers(), follow_redirects=False
-                )
-        except TimeoutError:
-            return f"Save Page Now did not answer within {self._deadline:g} s"
-        except (HTTPError, FetchFailure) as exc:
-            return f"Save Page Now could not be reached ({describe_error(exc)})"
+        return await service_call(
+            self._client,
+            "Save Page Now",
+            self._deadline,
+            method,
+            f"{self._base}{path}",
+            data=data,
+            headers=self._headers(),
+        )
 
     async def _spaced(self) -> None:
         """Wait for this request's turn: starts are `wayback_interval` apart (7 a minute)."""
