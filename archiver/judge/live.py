@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+from archiver import urls
 from archiver.content.fingerprint import Fingerprint, comparable_text
 from archiver.judge.drift import similarity
 from archiver.judge.pagekind import KIND_NOUNS
 from archiver.models import Capture, ErrorKind, LiveVerdict, PageKind
-from archiver.urls import comparable
 
 PROBE_SAME_TEXT = 0.9  # a probe whose text is this alike is the same "not found" page
 SHORT_PAGE = 3000  # characters of visible text under which a "not found" sentence is the page's message
@@ -94,9 +94,11 @@ def _path_and_query(url: str) -> str:
 
 
 def same_page(a: str, b: str) -> bool:
-    """True when two URLs differ only by what is not a move: see the module docstring, rule 5."""
-    ka, kb = comparable(a), comparable(b)
-    return ka == kb or ka.removeprefix("www.") == kb.removeprefix("www.")
+    """True when two URLs differ only by what is not a move: `urls.same_page`, query kept whole.
+
+    A live URL that now answers without its tracking parameters did move, if only a little.
+    """
+    return urls.same_page(a, b, tracking=())
 
 
 def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
