@@ -159,8 +159,9 @@ class WarcStore:
         location: WarcLocation | None = None
         final_id: str | None = None
         hops: list[dict[str, Any]] = []
+        dates: dict[datetime, str] = {}  # the metadata record's date is its response's: formatted once
         for number, exchange in enumerate(outcome.exchanges, 1):
-            date = warc_date(exchange.started_at)
+            date = dates[exchange.started_at] = warc_date(exchange.started_at)
             response_id = records.record_id()
             is_final = number == len(outcome.exchanges)
             if is_final and refers is not None:
@@ -176,14 +177,16 @@ class WarcStore:
                 location = WarcLocation(current.relative, offset, length)
                 final_id = response_id
             hops.append(hop_entry(exchange, record_type, response_id, request_id))
-        result = replace(capture, warc=location)
         if refers is not None and revisit_of is not None:
             # Name the capture whose payload is stored, even when revisiting a revisit.
-            result = replace(result, revisit_of=revisit_of.revisit_of or revisit_of.id)
+            result = replace(capture, warc=location, revisit_of=revisit_of.revisit_of or revisit_of.id)
+        else:
+            result = replace(capture, warc=location)
         data = metadata_document(outcome, result, hops, refers)
         final = outcome.final
         target = final.url if final is not None else outcome.requested
-        date = warc_date(final.started_at if final is not None else outcome.started_at)
+        moment = final.started_at if final is not None else outcome.started_at
+        date = dates.get(moment) or warc_date(moment)
         records.metadata(sink, target, date, final_id, data)
         return result
 

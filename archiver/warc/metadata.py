@@ -30,6 +30,7 @@ DOCUMENT_FIELD = "archiver-capture"
 LEGACY_CONTENT_TYPE = "application/json"  # how records were written before issue 12
 # Characters JSON leaves raw that a warc-fields line must not hold (controls, line separators).
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # what json.dumps built per call
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ def encode_document(document: dict[str, Any]) -> bytes:
     field line must not hold are escaped too (`\\uXXXX` means the same character to JSON), and the
     rest stays UTF-8, which WARC 1.1 allows in field values (Chinese titles stay readable).
     """
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    text = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = _ENCODER.encode(document)
+    if not text.isascii() or "\x7f" in text:  # both scans run in C; most documents are ASCII
+        text = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return f"{DOCUMENT_FIELD}: {text}\r\n".encode()
 
 
