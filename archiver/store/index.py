@@ -24,12 +24,20 @@ from archiver.clock import parse_required_stamp, stamp, utc_now
 from archiver.errors import DiskFullError, StoreError, UnknownCaptureError
 from archiver.jsonform import memento_to_dict
 from archiver.models import ArchivePaths, Capture, Memento
-from archiver.store.rows import BY_URL, INSERT, SELECT, capture_row, row_capture
+from archiver.store.rows import BY_URL, COLUMNS, INSERT, SELECT, capture_row, row_capture
 from archiver.store.schema import MIGRATIONS, Migration
 from archiver.warc.metadata import iter_captures
 
 if TYPE_CHECKING:
     from archiver.store.recovery import RecoveryReport
+
+# A revisit baseline: complete, stored, not failed (`Index._is_baseline` in Python); newest first.
+_BASELINE = (
+    "error_kind IS NULL AND status IS NOT NULL AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL "
+    "AND truncated IS NULL ORDER BY fetched_at DESC, id DESC LIMIT 1"
+)
+_C_COLUMNS = ", ".join(f"c.{name}" for name in COLUMNS)
+_BATCH_URLS = 500  # bound parameters per statement (SQLite before 3.32 allows 999)
 
 
 class Index:
@@ -55,7 +63,12 @@ class Index:
             return False
         if than is None:
             return True
-        return (stamp(candidate.fetched_at), candidate.id) > (stamp(than.fetched_at), than.id)
+        mine, theirs = candidate.fetched_at, than.fetched_at
+        if mine.utcoffset() is not None and theirs.utcoffset() is not None:
+            # Aware times compare as UTC instants, which is the order of their stamps (fixed-width
+            # UTC with microseconds), without formatting two of them for every queued capture.
+            return (mine, candidate.id) > (theirs, than.id)
+        return (stamp(mine), candidate.id) > (stamp(theirs), than.id)
 
     def __init__(
         self,
@@ -73,6 +86,8 @@ class Index:
         self._pending: list[Capture] = []
         # This connection's newest revisit baseline per URL, so `latest_capture` needs no flush.
         self._recent: dict[str, Capture] = {}
+        # Committed baselines read ahead for a batch (`prefetch_latest`), each used once.
+        self._prefetched: dict[str, Capture | None] = {}
         wanted = list(MIGRATIONS if migrations is None else migrations)
         if read_only:
             self._db = _connect_read_only(path)
@@ -194,7 +209,10 @@ class Index:
     def add_captures(self, captures: Iterable[Capture]) -> int:
         with self._lock:
             rows = [capture_row(c) for c in self._pending]
+            queued = len(rows)
             rows.extend(capture_row(c) for c in captures)
+            if len(rows) > queued:
+                self._prefetched.clear()  # rows that bypass `_recent` may be newer baselines
             with self.transaction() as db:
                 db.executemany(INSERT, rows)
             self._pending.clear()
@@ -247,17 +265,54 @@ class Index:
 
     def latest_capture(self, url: str) -> Capture | None:
         """The newest complete, stored capture of `url` (the baseline for a revisit record)."""
-        rows = self.query(
-            f"{SELECT} WHERE ({BY_URL}) AND error_kind IS NULL AND status IS NOT NULL "
-            "AND payload_sha256 IS NOT NULL AND warc_file IS NOT NULL AND truncated IS NULL "
-            "ORDER BY fetched_at DESC, id DESC LIMIT 1",
-            (url, url),
-            flush=False,  # queued rows are in `_recent`; committing them here would undo the batching
-        )
-        stored = row_capture(rows[0]) if rows else None
         with self._lock:
+            if url in self._prefetched:
+                stored = self._prefetched.pop(url)
+            else:
+                # Queued rows are in `_recent`; committing them here would undo the batching.
+                rows = self.query(f"{SELECT} WHERE ({BY_URL}) AND {_BASELINE}", (url, url), flush=False)
+                stored = row_capture(rows[0]) if rows else None
             recent = self._recent.get(url)
         return recent if self._newer(recent, stored) else stored
+
+    def latest_captures(self, urls: Iterable[str]) -> dict[str, Capture | None]:
+        """`latest_capture` of many URLs at once: one query per `_BATCH_URLS` URLs instead of one each."""
+        found = self._stored_latest(urls)
+        with self._lock:
+            for url, stored in found.items():
+                recent = self._recent.get(url)
+                if self._newer(recent, stored):
+                    found[url] = recent
+        return found
+
+    def prefetch_latest(self, urls: Iterable[str]) -> None:
+        """Read a batch's committed revisit baselines in one query; the next `latest_capture` of
+        each URL answers from them (once), still preferring a capture queued here since.
+
+        A baseline another process commits in between is not seen: that capture is stored as a
+        full response, or as a revisit of an older copy of the same payload (both valid). Rows
+        added here other than through `queue_capture` drop what was read ahead.
+        """
+        stored = self._stored_latest(urls)
+        with self._lock:
+            self._prefetched = stored
+
+    def _stored_latest(self, urls: Iterable[str]) -> dict[str, Capture | None]:
+        wanted = list(dict.fromkeys(urls))
+        found: dict[str, Capture | None] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), _BATCH_URLS):
+            part = wanted[start : start + _BATCH_URLS]
+            # One correlated lookup per URL by latest_capture's own plan (EXPLAIN QUERY PLAN: a
+            # MULTI-INDEX OR over captures_by_url and captures_redirected); no row, no baseline.
+            sql = (
+                f"WITH wanted(u) AS (VALUES {', '.join(['(?)'] * len(part))}) "
+                f"SELECT {_C_COLUMNS}, wanted.u FROM wanted JOIN captures AS c ON c.rowid = "
+                "(SELECT rowid FROM captures WHERE (url = wanted.u OR (final_url = wanted.u AND final_url <> url)) "
+                f"AND {_BASELINE})"
+            )
+            for row in self.query(sql, tuple(part), flush=False):  # queued rows: `_recent`, merged by callers
+                found[row[-1]] = row_capture(row)
+        return found
 
     def all_captures(self) -> list[Capture]:
         return [row_capture(r) for r in self.query(f"{SELECT} ORDER BY fetched_at, id")]
@@ -313,6 +368,7 @@ class Index:
 
     def _forget_recent(self, file: str) -> None:
         with self._lock:
+            self._prefetched.clear()  # rows of `file` are being replaced or dropped
             for url in [u for u, c in self._recent.items() if c.warc is not None and c.warc.file == file]:
                 del self._recent[url]
 

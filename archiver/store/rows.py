@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from archiver.clock import parse_required_stamp, stamp
@@ -56,7 +56,9 @@ def capture_row(capture: Capture) -> tuple[Any, ...]:
         capture.url,
         capture.final_url,
         capture.status,
-        json.dumps([{"url": h.url, "status": h.status, "location": h.location} for h in capture.redirects]),
+        json.dumps([{"url": h.url, "status": h.status, "location": h.location} for h in capture.redirects])
+        if capture.redirects
+        else "[]",  # most captures: what json.dumps([]) writes, without the call
         stamp(capture.fetched_at),
         capture.content_type,
         _digest_cell(capture.payload_sha256),
@@ -79,29 +81,43 @@ def capture_row(capture: Capture) -> tuple[Any, ...]:
     )
 
 
-def row_capture(row: sqlite3.Row) -> Capture:
+def _hops(cell: str) -> tuple[Hop, ...]:
+    if cell == "[]":
+        return ()
+    return tuple(Hop(h["url"], h["status"], h.get("location")) for h in json.loads(cell))
+
+
+def row_capture(row: Sequence[Any]) -> Capture:
+    """The Capture of a row selected as `SELECT` lists the columns (extra columns after them are ignored).
+
+    By position, not by name: a name is found by a scan of the row's column names, and a revisit
+    baseline is read for every captured URL.
+    """
+    (
+        capture_id, url, final_url, status, redirects, fetched_at, content_type, payload_sha256, payload_size,
+        text_sha256, title, warc_file, warc_offset, warc_length, error_kind, error_message, truncated,
+        ip_address, encoding, text_error, revisit_of, elapsed_ms, page_kind, page_evidence,
+    ) = row[: len(COLUMNS)]  # fmt: skip
     return Capture(
-        id=row["id"],
-        url=row["url"],
-        final_url=row["final_url"],
-        status=row["status"],
-        redirects=tuple(Hop(h["url"], h["status"], h.get("location")) for h in json.loads(row["redirects"])),
-        fetched_at=parse_required_stamp(row["fetched_at"]),
-        content_type=row["content_type"],
-        payload_sha256=_digest_value(row["payload_sha256"]),
-        payload_size=row["payload_size"],
-        text_sha256=_digest_value(row["text_sha256"]),
-        title=row["title"],
-        warc=None
-        if row["warc_file"] is None
-        else WarcLocation(row["warc_file"], row["warc_offset"], row["warc_length"]),
-        error=None if row["error_kind"] is None else Failure(ErrorKind(row["error_kind"]), row["error_message"] or ""),
-        truncated=None if row["truncated"] is None else Truncation(row["truncated"]),
-        ip_address=row["ip_address"],
-        encoding=row["encoding"],
-        text_error=row["text_error"],
-        revisit_of=row["revisit_of"],
-        elapsed_ms=row["elapsed_ms"],
-        page_kind=None if row["page_kind"] is None else PageKind(row["page_kind"]),
-        page_evidence=tuple(json.loads(row["page_evidence"])) if row["page_evidence"] else (),
+        id=capture_id,
+        url=url,
+        final_url=final_url,
+        status=status,
+        redirects=_hops(redirects),
+        fetched_at=parse_required_stamp(fetched_at),
+        content_type=content_type,
+        payload_sha256=_digest_value(payload_sha256),
+        payload_size=payload_size,
+        text_sha256=_digest_value(text_sha256),
+        title=title,
+        warc=None if warc_file is None else WarcLocation(warc_file, warc_offset, warc_length),
+        error=None if error_kind is None else Failure(ErrorKind(error_kind), error_message or ""),
+        truncated=None if truncated is None else Truncation(truncated),
+        ip_address=ip_address,
+        encoding=encoding,
+        text_error=text_error,
+        revisit_of=revisit_of,
+        elapsed_ms=elapsed_ms,
+        page_kind=None if page_kind is None else PageKind(page_kind),
+        page_evidence=tuple(json.loads(page_evidence)) if page_evidence else (),
     )

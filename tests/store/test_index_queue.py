@@ -63,3 +63,57 @@ def test_recovery_sync_drops_queued_baselines_of_a_cut_file(tmp_path: Path) -> N
         index.queue_capture(full_capture("gone", truncated=None, warc=lost))
         index.sync_file("warcs/cut.warc.gz", [])
         assert index.latest_capture("http://a.test/") is None and index.count() == 0
+
+
+def test_latest_captures_answers_as_latest_capture_does_for_each_url(tmp_path: Path) -> None:
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.add_captures(
+            [
+                baseline("a-old", 0, "http://a.test/"),
+                baseline("a-new", 5, "http://a.test/"),
+                full_capture("a-partial", url="http://a.test/", minutes=9),  # truncated: never a baseline
+                baseline("b", 1, "http://b.test/"),  # also found as http://b.test/final
+                full_capture("c-failed", url="http://c.test/", minutes=2, truncated=None, status=None),
+            ]
+            + [baseline(f"many{n}", n, f"http://many.test/{n}") for n in range(600)]  # more than one statement
+        )
+        index.queue_capture(baseline("b-queued", 7, "http://b.test/"))  # newer, not committed
+        urls = ["http://a.test/", "http://b.test/", "http://b.test/final", "http://c.test/", "http://none.test/"]
+        urls += [f"http://many.test/{n}" for n in range(600)] + ["http://a.test/"]  # a repeat
+        batch = index.latest_captures(urls)
+        assert list(batch) == list(dict.fromkeys(urls))
+        assert {url: None if c is None else c.id for url, c in batch.items() if "many" not in url} == {
+            "http://a.test/": "a-new",
+            "http://b.test/": "b-queued",
+            "http://b.test/final": "b-queued",
+            "http://c.test/": None,
+            "http://none.test/": None,
+        }
+        assert batch == {url: index.latest_capture(url) for url in urls}
+        assert index.pending == 1  # reading baselines commits nothing
+
+
+def test_prefetched_baselines_answer_once_without_a_query(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    with Index(path) as index:
+        index.add_captures([baseline("a", 0, "http://a.test/"), baseline("b", 0, "http://b.test/")])
+        statements: list[str] = []
+        index._db.set_trace_callback(statements.append)
+        index.prefetch_latest(["http://a.test/", "http://b.test/", "http://new.test/"])
+        assert len(statements) == 1
+        index.queue_capture(baseline("a2", 3, "http://a.test/"))  # queued after the read-ahead: it wins
+        assert [index.latest_capture(u) for u in ("http://b.test/", "http://new.test/")] == [
+            baseline("b", 0, "http://b.test/"),
+            None,
+        ]
+        latest = index.latest_capture("http://a.test/")
+        assert latest is not None and latest.id == "a2"
+        assert len(statements) == 1  # all three answered from the read-ahead
+        assert index.latest_capture("http://b.test/") == baseline("b", 0, "http://b.test/")
+        assert len(statements) == 2  # used once: the second time is a query again
+
+        index.prefetch_latest(["http://b.test/"])
+        index.add_capture(baseline("b2", 4, "http://b.test/"))  # bypasses the queue: the read-ahead is dropped
+        again = index.latest_capture("http://b.test/")
+        assert again is not None and again.id == "b2"
+        index._db.set_trace_callback(None)
