@@ -8,7 +8,10 @@ Case 2: one 1 GiB body streamed and archived: peak RSS (target < 100 MB) and thr
 `sha256sum` over the same bytes (target: at least half its speed).
 
 Case 3 (`--store-only`): the WARC store alone (request, response and metadata records of 10 KB
-pages, no network), CPU per capture, best of 5: the writer's share of case 1's CPU per page.
+pages, no network, inputs built before the clock starts), CPU per capture, best of 5, beside
+warcio's own WARCWriter writing the same records; WARC bytes per capture for each. Then the index
+alone (revisit baseline + row per capture, committed in batches): a first night of new URLs and a
+next night of known ones, one query per URL (`latest_capture`) against one per batch (`prefetch_latest`).
 
 Each side runs in its own process, so peak RSS is that side's alone.
 Usage: .venv/bin/python bench/capture.py [--pages 2000] [--hosts 20] [--big-mib 1024]
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PATTERN = bytes(range(256)) * 4096
@@ -138,16 +142,177 @@ def case_pages(pages: int, hosts: int) -> None:
         server.wait()
 
 
+STORE_MODES = {
+    "ours": "archiver WarcStore",
+    "warcio": "warcio WARCWriter, same records",
+}
+INDEX_MODES = {"per-url": "latest_capture per URL", "batch": "prefetch_latest per batch"}
+
+
+def best_of(runs: int, argv: list[str], modes: list[str]) -> dict[str, dict[str, float]]:
+    """Each mode in its own child process, `runs` rounds interleaved; the lowest CPU of each key."""
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(runs):
+        for mode in modes:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = subprocess.run(
+                    [sys.executable, __file__, *argv, mode, tmp], check=True, capture_output=True, text=True
+                ).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            kept = best.setdefault(mode, result)
+            for key, value in result.items():
+                kept[key] = min(kept[key], value)
+    return best
+
+
 def case_store(pages: int) -> None:
-    """Case 3: the WARC store alone, best of 5 child processes (CPU time, so less noisy than case 1)."""
-    best = float("inf")
-    for _ in range(5):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run(
-                [sys.executable, __file__, "--store-child", str(pages), tmp], check=True, capture_output=True, text=True
-            ).stdout
-            best = min(best, float(json.loads(out.strip().splitlines()[-1])["cpu_ms"]))
-    print(f"case 3: WARC store only, {pages} captures of 10 KB pages: {best:.3f} ms CPU per capture (best of 5)")
+    """Case 3: the WARC store alone, then the index alone (CPU time, so less noisy than case 1)."""
+    store = best_of(5, ["--store-child", str(pages)], list(STORE_MODES))
+    print(f"case 3: WARC store only, {pages} captures of 10 KB pages, CPU per capture (best of 5)")
+    ours = store["ours"]
+    for mode, label in STORE_MODES.items():
+        result = store[mode]
+        print(
+            f"  {label:34s} {result['cpu_ms']:.3f} ms  {result['bytes'] / pages:7.0f} WARC bytes per capture"
+            f"  ({result['cpu_ms'] / ours['cpu_ms']:.2f}x ours)"
+        )
+    index = best_of(5, ["--index-child", str(pages)], list(INDEX_MODES))
+    print(f"case 3b: index only, {pages} captures a night (baseline lookup + queued row), CPU per capture (best of 5)")
+    for night, label in (("new", "first night (new URLs)"), ("known", "next night (known URLs)")):
+        per_url, batch = index["per-url"][night], index["batch"][night]
+        print(
+            f"  {label:24s} {INDEX_MODES['per-url']} {per_url:.3f} ms   {INDEX_MODES['batch']} {batch:.3f} ms"
+            f"   ({batch / per_url:.2f}x)"
+        )
+    print(f"  store + index (first night, batch): {ours['cpu_ms'] + index['batch']['new']:.3f} ms per capture")
+
+
+def store_inputs(pages: int) -> list[tuple[Any, Any]]:
+    """The fetches of `pages` 10 KB pages as the fetcher and engine hand them to the store."""
+    from datetime import UTC, datetime, timedelta
+
+    from pageserver import page
+
+    from archiver.content.body import Body
+    from archiver.models import Capture
+    from archiver.net.exchange import Exchange, FetchOutcome
+
+    body = page(10240)
+    start = datetime.now(UTC)
+    request = (("Host", "127.0.0.2"), ("User-Agent", "archiver-bench"), ("Accept", "*/*"))
+    response = (("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))))
+    inputs = []
+    for i in range(pages):
+        url = f"http://127.0.0.2:8000/page/{i}"
+        began = start + timedelta(milliseconds=i)  # each capture its own times, as in a run
+        exchange = Exchange(
+            url, "GET", request, "HTTP/1.1", 200, "OK", response, Body.from_bytes(body),
+            began + timedelta(microseconds=250), "127.0.0.2",
+        )  # fmt: skip
+        outcome = FetchOutcome(requested=url, started_at=began)
+        outcome.exchanges.append(exchange)
+        capture = Capture(
+            id=os.urandom(16).hex(), url=url, final_url=url, status=200, redirects=(), fetched_at=began,
+            content_type="text/html", payload_sha256=exchange.body.sha256, payload_size=len(body),
+            text_sha256=None, title="bench page", warc=None, error=None,
+        )  # fmt: skip
+        inputs.append((outcome, capture))
+    return inputs
+
+
+def store_child(mode: str, pages: int, archive: Path) -> dict[str, float]:
+    """CPU ms per capture of writing the records of `pages` captures, and the WARC bytes written."""
+    from datetime import UTC, datetime
+
+    from archiver.models import ArchivePaths
+
+    inputs = store_inputs(pages)
+    now = datetime.now(UTC)
+    if mode == "warcio":
+        cpu = warcio_store(inputs, archive / "warcio.warc.gz")
+    else:
+        from archiver.store.warcfiles import WarcStore
+
+        store = WarcStore(ArchivePaths(archive), 10**9, clock=lambda: now, new_id=lambda: os.urandom(16).hex())
+        start = time.process_time()
+        for outcome, capture in inputs:
+            store.write(outcome, capture)
+        store.close()
+        cpu = time.process_time() - start
+    written = sum(f.stat().st_size for f in archive.rglob("*.warc.gz"))
+    return {"cpu_ms": 1000 * cpu / pages, "bytes": written}
+
+
+def warcio_store(inputs: list[tuple[Any, Any]], path: Path) -> float:
+    """The same three records a capture, through warcio's WARCWriter (its defaults: sha1 digests)."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from archiver.clock import stamp
+    from archiver.warc.metadata import hop_entry, metadata_document
+
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True, warc_version="WARC/1.1")
+        start = time.process_time()
+        for outcome, capture in inputs:
+            ex = outcome.final
+            body = ex.body.read_all()
+            fields = {"WARC-Date": stamp(ex.started_at), "WARC-IP-Address": ex.ip_address}
+            http = StatusAndHeaders("200 OK", list(ex.response_headers), protocol="HTTP/1.1")
+            response = writer.create_warc_record(
+                ex.url, "response", payload=BytesIO(body), length=len(body), http_headers=http,
+                warc_headers_dict=fields,
+            )  # fmt: skip
+            writer.write_record(response)
+            response_id = response.rec_headers.get_header("WARC-Record-ID")
+            path_only = ex.url.split("8000", 1)[1]
+            head = StatusAndHeaders(f"GET {path_only} HTTP/1.1", list(ex.request_headers), is_http_request=True)
+            request = writer.create_warc_record(
+                ex.url, "request", payload=BytesIO(b""), length=0, http_headers=head,
+                warc_headers_dict={**fields, "WARC-Concurrent-To": response_id},
+            )  # fmt: skip
+            writer.write_record(request)
+            hops = [hop_entry(ex, "response", response_id, request.rec_headers.get_header("WARC-Record-ID"))]
+            document = metadata_document(outcome, capture, hops, None)
+            metadata = writer.create_warc_record(
+                ex.url, "metadata", payload=BytesIO(document), length=len(document),
+                warc_content_type="application/warc-fields",
+                warc_headers_dict={"WARC-Date": fields["WARC-Date"], "WARC-Concurrent-To": response_id},
+            )  # fmt: skip
+            writer.write_record(metadata)
+            fh.flush()
+        return time.process_time() - start
+
+
+def index_child(mode: str, pages: int, archive: Path) -> dict[str, float]:
+    """CPU ms per capture of the index's part of a capture, a first night and a next night."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from archiver.models import WarcLocation
+    from archiver.store.index import Index
+
+    first = [
+        replace(capture, warc=WarcLocation("warcs/bench.warc.gz", 1000 * n, 900))
+        for n, (_, capture) in enumerate(store_inputs(pages))
+    ]
+    later = [replace(c, id=os.urandom(16).hex(), fetched_at=c.fetched_at + timedelta(days=1)) for c in first]
+    result = {}
+    with Index(archive / "index.sqlite3") as index:
+        for night, captures in (("new", first), ("known", later)):
+            start = time.process_time()
+            for offset in range(0, len(captures), Index.QUEUE_LIMIT):
+                batch = captures[offset : offset + Index.QUEUE_LIMIT]
+                if mode == "batch":
+                    index.prefetch_latest(c.url for c in batch)
+                for capture in batch:
+                    index.latest_capture(capture.url)
+                    index.queue_capture(capture)
+            index.flush()
+            result[night] = 1000 * (time.process_time() - start) / pages
+    return result
 
 
 def case_big(mib: int) -> None:
@@ -183,46 +348,11 @@ def case_big(mib: int) -> None:
         server.wait()
 
 
-def store_only(pages: int, archive: Path) -> float:
-    """CPU ms per capture of the WARC store alone (records of 10 KB pages), no network: the writer's share."""
-    sys.path.insert(0, str(HERE.parent))
-    from datetime import UTC, datetime
-
-    from archiver.content.body import Body
-    from archiver.models import ArchivePaths, Capture
-    from archiver.net.exchange import Exchange, FetchOutcome
-    from archiver.store.warcfiles import WarcStore
-
-    sys.path.insert(0, str(HERE))
-    from pageserver import page
-
-    body = page(10240)
-    now = datetime.now(UTC)
-    store = WarcStore(ArchivePaths(archive), 10**9, clock=lambda: now, new_id=lambda: os.urandom(16).hex())
-    request = (("Host", "127.0.0.2"), ("User-Agent", "archiver-bench"), ("Accept", "*/*"))
-    response = (("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))))
-    start = time.process_time()
-    for i in range(pages):
-        url = f"http://127.0.0.2:8000/page/{i}"
-        exchange = Exchange(
-            url, "GET", request, "HTTP/1.1", 200, "OK", response, Body.from_bytes(body), now, "127.0.0.2"
-        )
-        outcome = FetchOutcome(requested=url, started_at=now)
-        outcome.exchanges.append(exchange)
-        capture = Capture(
-            id=f"{i:032x}", url=url, final_url=url, status=200, redirects=(), fetched_at=now,
-            content_type="text/html", payload_sha256=exchange.body.sha256, payload_size=len(body),
-            text_sha256=None, title="bench page", warc=None, error=None,
-        )  # fmt: skip
-        store.write(outcome, capture)
-        exchange.body.close()
-    store.close()
-    return 1000 * (time.process_time() - start) / pages
-
-
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--store-child":
-        print(json.dumps({"cpu_ms": store_only(int(sys.argv[2]), Path(sys.argv[3]))}))
+    if len(sys.argv) > 1 and sys.argv[1] in ("--store-child", "--index-child"):
+        sys.path[:0] = [str(HERE.parent), str(HERE)]
+        run = store_child if sys.argv[1] == "--store-child" else index_child
+        print(json.dumps(run(sys.argv[3], int(sys.argv[2]), Path(sys.argv[4]))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _, _, _mode, urls_file, archive = sys.argv[:5]
@@ -234,7 +364,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--store-only", action="store_true", help="case 3 only: the WARC store's CPU per capture")
+    parser.add_argument("--store-only", action="store_true", help="case 3 only: store and index CPU per capture")
     args = parser.parse_args()
     os.environ.pop("http_proxy", None)
     if args.store_only:
