@@ -478,8 +478,9 @@ class Fetcher:
             cached = self._heads[origin] = (_headers(raw), block)
         wire = target.wire
         path = wire[wire.index("/", len(target.scheme) + 3) :]
-        if len(wire) > _MAX_URL or not path.isascii():
-            request = self._build(target)  # httpx's own limits, and its message, decide
+        if len(wire) > _MAX_URL or not path.isascii() or "/." in path:
+            # httpx's own limits (and message) decide, and it removes dot segments from the path.
+            request = self._build(target)
             if isinstance(request, Failure):
                 return request
             path = request.url.raw_path.decode("ascii")
