@@ -3,8 +3,9 @@
 Built on httpx (streaming, per-phase timeouts, a shared pool); its measured gaps are closed here,
 not by callers: redirects followed by hand so every hop is an `Exchange` checked by the address
 guard, raw bodies (what the WARC digest covers; decoding happens elsewhere, bounded), a total
-deadline per fetch, no cookies, no environment proxies. Concurrency and per-host limits are
-enforced inside, so callers may `asyncio.gather` many `fetch()` calls. See docs/politeness.md.
+deadline per fetch, no cookies, no environment proxies; without a proxy, requests skip
+AsyncClient.send for our transport. Concurrency and per-host limits are enforced inside, so
+callers may `asyncio.gather` many `fetch()` calls. See docs/politeness.md.
 """
 
 from __future__ import annotations

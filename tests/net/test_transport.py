@@ -168,7 +168,8 @@ def test_both_transports_record_the_same_exchange(fc: FetchConfig, transport: st
 
 
 # URL shapes whose request target must reach the server exactly as httpx would send it.
-TARGETS = ["/", "/a/b/", "/p;x=1?q=a%20b&r=%7E~", "/caf%C3%A9?x=%zz", "/a?b?c", "/%2F..%2f?", "/a//b", "/a/./b/../c?d=.."]
+TARGETS = ["/", "/a/b/", "/p;x=1?q=a%20b&r=%7E~", "/caf%C3%A9?x=%zz", "/a?b?c", "/%2F..%2f?", "/a//b"]
+TARGETS += ["/a/./b/../c?d=.."]
 
 
 def _seen(config: FetchConfig, urls: Sequence[str], transport: str) -> list[tuple[str, str, tuple[Any, ...]]]:
