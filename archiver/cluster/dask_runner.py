@@ -164,7 +164,9 @@ class DaskRunner:
                             by_final = index.latest_capture(latest.final_url)
                             if by_final is not None:
                                 priors.append(by_final)
-            tasks.append(ShardTask(self.config, batch, shard.id, shard.urls, token, main, tuple(priors), with_text))
+            tasks.append(
+                ShardTask(self.config, batch, shard.id, shard.urls, token, main, tuple(priors), with_text, shard.hosts)
+            )
         return tasks
 
     async def capture_batches(
@@ -225,7 +227,7 @@ class DaskRunner:
                 result = await asyncio.to_thread(self._result, item, done, len(futures))
                 rows = [r for r in result.rows if r.id not in indexed]
                 indexed.update(r.id for r in rows)
-                engine.adopt(result.results, rows)
+                engine.adopt(result.results, rows, result.hosts or None)
                 self.recovered += result.recovered
                 done += 1
                 self.shards_done += 1

@@ -63,6 +63,7 @@ class ShardTask:
     with_main_text: bool
     priors: tuple[Capture, ...] = ()  # the index's latest capture by URL (and by its final URL)
     with_text: bool = True  # False: the coordinator keeps only the captures, so no fingerprint travels back
+    hosts: tuple[str, ...] = ()  # the shard's politeness hosts (cluster.shards.host_key)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ShardResult:
     results: tuple[CaptureResult, ...]  # one per URL of the shard, in shard order
     rows: tuple[Capture, ...]  # what the coordinator indexes: every capture stored for this shard
     recovered: int  # captures taken over from an earlier attempt's WARC file
+    hosts: tuple[str, ...] = ()  # the hosts fetched (the task's), for the coordinator's politeness
 
 
 def batch_folder(archive_dir: Path, batch: str) -> Path:
@@ -222,11 +224,12 @@ def run_shard(task: ShardTask) -> ShardResult:
     by_url = dict(done)
     by_url.update((r.capture.url, r) for r in fresh)
     if not task.with_text:
-        by_url = {url: dataclasses.replace(r, fingerprint=None) for url, r in by_url.items()}
+        by_url = {url: CaptureResult(r.capture, None) for url, r in by_url.items()}
     return ShardResult(
         task.shard_id,
         name,
         tuple(by_url[u] for u in task.urls if u in by_url),
         tuple(rows) + tuple(prior_rows.stored),
         len(done),
+        task.hosts,
     )

@@ -268,31 +268,39 @@ class CaptureEngine:
         index.apply_recovery(report)
         return len(report.captures)
 
-    def adopt(self, results: Iterable[CaptureResult], rows: Iterable[Capture]) -> None:
+    def adopt(
+        self, results: Iterable[CaptureResult], rows: Iterable[Capture], hosts: Iterable[str] | None = None
+    ) -> None:
         """Take captures made elsewhere: `rows` go to the index, and the next capture of each
         result's URL returns that result instead of fetching again.
 
         A result's own row is held back until then, so that what a caller reads of the URL's
         history before capturing it (the nightly check's "previous capture") is what it would
         have read in-process; the rest, and anything never asked for, is indexed regardless.
+        `hosts` (the politeness hosts the results were fetched from) spares parsing every URL again.
         """
         _, index = self._require_open()
+        results = list(results)
         own = {r.capture.id for r in results}
         for row in rows:
             if row.id in own:
                 self._held[row.id] = row
             else:
                 index.queue_capture(row)
-        interval = self.config.fetch.host_interval
-        hosts: set[str] = set()
         for result in results:
             self._adopted[result.capture.url] = result
-            with contextlib.suppress(ArchiverError, ValueError):
-                hosts.add(parse_url(result.capture.url).host)
-        if interval > 0:
-            # The worker fetched these hosts moments ago: our own next request (a probe) waits its turn.
-            for host in hosts:
-                self._fetcher.defer_host(host, interval)
+        interval = self.config.fetch.host_interval
+        if interval <= 0:
+            return
+        if hosts is None:
+            found: set[str] = set()
+            for result in results:
+                with contextlib.suppress(ArchiverError, ValueError):
+                    found.add(parse_url(result.capture.url).host)
+            hosts = found
+        # The worker fetched these hosts moments ago: our own next request (a probe) waits its turn.
+        for host in hosts:
+            self._fetcher.defer_host(host, interval)
 
     @property
     def fetcher(self) -> Fetcher:
