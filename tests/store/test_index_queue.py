@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+from datetime import timedelta, timezone
 from pathlib import Path
 
 from archiver.models import Capture, WarcLocation
@@ -117,3 +119,20 @@ def test_prefetched_baselines_answer_once_without_a_query(tmp_path: Path) -> Non
         again = index.latest_capture("http://b.test/")
         assert again is not None and again.id == "b2"
         index._db.set_trace_callback(None)
+
+
+def test_queued_baselines_are_ordered_by_instant_then_id_whatever_their_zone(tmp_path: Path) -> None:
+    east = timezone(timedelta(hours=2))
+    utc = baseline("z-utc", 0)
+    same_instant = dataclasses.replace(baseline("a-east", 0), fetched_at=utc.fetched_at.astimezone(east))
+    with Index(tmp_path / "index.sqlite3") as index:
+        index.queue_capture(utc)
+        index.queue_capture(same_instant)  # later on the wall clock of its zone, the same instant
+        latest = index.latest_capture("http://a.test/")
+        assert latest is not None and latest.id == "z-utc"  # the same instant: the larger id, as ORDER BY says
+        second_later = same_instant.fetched_at + timedelta(seconds=1)
+        later = dataclasses.replace(same_instant, id="a-later", fetched_at=second_later)
+        index.queue_capture(later)
+        assert index.latest_capture("http://a.test/") == later
+        index.flush()
+        assert index.latest_capture("http://a.test/") == later  # the committed rows sort the same way
