@@ -41,6 +41,20 @@ _loop_lock = threading.Lock()
 _shard_loop: asyncio.AbstractEventLoop | None = None
 
 
+_gates: dict[int, asyncio.Semaphore] = {}
+
+
+def _worker_gate(concurrency: int) -> asyncio.Semaphore:
+    """The URLs in flight on this worker, all its shards together: `[fetch] concurrency`, as in-process.
+
+    Only used on the shard loop (one thread), so the dictionary needs no lock.
+    """
+    gate = _gates.get(concurrency)
+    if gate is None:
+        gate = _gates[concurrency] = asyncio.Semaphore(max(1, concurrency))
+    return gate
+
+
 def shard_loop() -> asyncio.AbstractEventLoop:
     """This process's one event loop for shards, started on first use.
 
@@ -224,12 +238,18 @@ async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _P
     stop_at = loop.time() + budget if budget > 0 else math.inf
     done: dict[str, CaptureResult] = {}
 
+    gate = _worker_gate(task.config.fetch.concurrency)
+
     async def feed(queue: deque[str], engine: CaptureEngine) -> None:
         # One feeder per allowed connection of a host, so a host's URLs start in order and none
-        # starts after the part's time is up (the ones in flight finish: nothing is cut off).
+        # starts after the part's time is up (the ones in flight finish: nothing is cut off). A URL
+        # is taken only with a place in the worker's gate, so few are in flight when time is up.
         while queue and loop.time() < stop_at:
-            url = queue.popleft()
-            done[url] = await engine.capture_detailed(url, with_main_text=task.with_main_text)
+            async with gate:
+                if not queue or loop.time() >= stop_at:
+                    return
+                url = queue.popleft()
+                done[url] = await engine.capture_detailed(url, with_main_text=task.with_main_text)
 
     async with CaptureEngine(task.config, rows=rows, on_warc_open=journal) as engine:
         now = time.time()
