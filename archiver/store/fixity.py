@@ -21,7 +21,7 @@ from archiver.errors import ArchiveBusyError
 from archiver.jsonform import capture_from_dict
 from archiver.models import ArchivePaths, Capture
 from archiver.store.index import Index
-from archiver.store.recovery import INVALID_SUFFIX, OPEN_SUFFIX, read_manifest
+from archiver.store.recovery import INVALID_SUFFIX, OPEN_SUFFIX, is_starting, read_manifest
 from archiver.warc.digests import declares_sha256
 from archiver.warc.metadata import CaptureDocuments
 from archiver.warc.record import ProblemKind, RecordInfo
@@ -183,7 +183,7 @@ def verify(
         if progress is not None:
             progress(name)
         if path.name.endswith(OPEN_SUFFIX):
-            if live or is_live(path):
+            if live or is_live(path) or is_starting(path):
                 live_files.add(audit.name)
                 continue  # being written: complete up to its last record, and not in the manifest yet
             problems.append(

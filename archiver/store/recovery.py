@@ -87,6 +87,19 @@ def recover_file(paths: ArchivePaths, path: Path) -> RecoveredFile | None:
     return _recover_file(paths.root, path)
 
 
+def is_starting(path: Path) -> bool:
+    """Whether an unlocked `.open` file is one a writer is just creating: empty and recent.
+
+    A writer creates the file (O_EXCL) and then takes its flock: between the two it is empty and
+    unlocked, which on a loaded machine lasts long enough for recovery or verify to see it.
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    return stat.st_size == 0 and time.time() - stat.st_mtime < _STARTING_SECONDS
+
+
 def _recover_file(root: Path, path: Path) -> RecoveredFile | None:
     def relative(p: Path) -> str:
         return p.relative_to(root).as_posix()
@@ -96,11 +109,9 @@ def _recover_file(root: Path, path: Path) -> RecoveredFile | None:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None  # a live writer (another process) holds it
-        stat = os.fstat(fh.fileno())
-        if stat.st_size == 0 and time.time() - stat.st_mtime < _STARTING_SECONDS:
-            # A writer creates the file (O_EXCL) and then takes its flock: between the two it is
-            # empty and unlocked. Left alone; a crash at that instant leaves an empty file that
-            # the next recovery after a minute renames `.invalid`.
+        if is_starting(path):
+            # Left alone; a crash at that instant leaves an empty file that the next recovery
+            # after a minute renames `.invalid`.
             return None
         kept_end = records = 0
         captures: list[Capture] = []

@@ -15,6 +15,7 @@ import fcntl
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -251,7 +252,7 @@ class WarcStore:
                 continue
             break
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_new_file(fh)
             if self._on_open is not None:
                 self._on_open(final)
             sink = RecordSink(fh, self._records.record_id())
@@ -282,6 +283,22 @@ class WarcStore:
             raise StoreError(f"could not finalise {current.path}: {exc}; `recover` will retry at next start") from exc
         finally:
             current.fh.close()  # releases the flock
+
+
+def lock_new_file(fh: IO[bytes], attempts: int = 100) -> None:
+    """Take the exclusive flock of a file this writer has just created (O_EXCL).
+
+    No one else writes it, but a `verify` or a recovery in another process may be probing it with
+    a lock of its own for an instant (that is how they tell a live file): wait for the probe,
+    briefly, rather than fail the capture. Still held after ~1 s: BlockingIOError, the write's error.
+    """
+    for _ in range(attempts - 1):
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.01)
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _write_error(where: Path, exc: OSError) -> StoreError:

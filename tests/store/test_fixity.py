@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,17 @@ def test_revisits_are_audited_against_their_own_record(archive_dir: Path) -> Non
     }
     (wrong,) = [p for p in report.problems if p.kind is ProblemKind.MISSING_RECORD]
     assert "wrong" in wrong.message and "declares sha256:" in wrong.message
+
+
+def test_a_file_a_writer_is_just_creating_is_not_unfinished(archive_dir: Path) -> None:
+    """Created (O_EXCL) but not yet locked: empty and recent, as recovery reads it too."""
+    _archive(archive_dir)
+    paths = ArchivePaths(archive_dir)
+    starting = paths.warcs / "archiver-starting.warc.gz.open"
+    starting.touch()
+    with Index(paths.index) as index:
+        assert verify(paths, index).ok
+        old = time.time() - 120
+        os.utime(starting, (old, old))  # a minute on, still empty: left over by a crash
+        found = {(p.kind, p.file) for p in verify(paths, index).problems}
+    assert found == {(ProblemKind.UNFINISHED_FILE, "warcs/archiver-starting.warc.gz.open")}

@@ -6,6 +6,7 @@ fetcher; the store must not care where the bytes came from.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import itertools
@@ -31,7 +32,7 @@ from archiver.content.body import Body
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, Truncation
 from archiver.net.exchange import Attempt, Exchange, FetchOutcome
 from archiver.store.recovery import read_manifest
-from archiver.store.warcfiles import WarcStore
+from archiver.store.warcfiles import WarcStore, lock_new_file
 from archiver.warc.metadata import compact_revisit_document, decode_document, iter_captures, iter_file_captures
 from archiver.warc.read import read_decoded, read_payload
 from archiver.warc.scan import iter_records, warc_files
@@ -626,3 +627,20 @@ def test_compact_revisit_document_keeps_what_differs() -> None:
         | {"reason": "Moved", "method": "GET"},
         {"url": "http://a.test/b", "ip_address": "10.0.0.2", "method": "GET", "record_type": "revisit"},
     ]
+
+
+def test_a_new_file_waits_for_a_probe_holding_its_lock(tmp_path: Path) -> None:
+    """verify and recovery tell a live file by trying its lock: a writer that meets one waits for it."""
+    path = tmp_path / "new.warc.gz.open"
+    with path.open("xb") as fh, path.open("rb") as probe:
+        fcntl.flock(probe.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)  # verify's is_live, mid-probe
+        release = threading.Timer(0.05, fcntl.flock, (probe.fileno(), fcntl.LOCK_UN))
+        release.start()
+        lock_new_file(fh)
+        release.join()
+        with path.open("rb") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)  # now the writer's
+    with path.open("rb") as fh, path.open("rb") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)  # held for good: the writer gives up
+        with pytest.raises(BlockingIOError):
+            lock_new_file(fh, attempts=3)
