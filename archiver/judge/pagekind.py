@@ -5,7 +5,8 @@ not evidence of what a citation said. Signs are weighed by where they stand: 3 =
 header or URL, the title), 2 = strong (the status, a heading), 1 = suggestive (a short page's text,
 its shape); the strongest kind wins, ties go by `PRECEDENCE`. An article (long, or with paragraphs
 of prose) is `content` whatever its title or nav mention. Pure and cheap: one parse of at most
-512 KiB (`judge.pageshape`); the phrase and marker tables are data (`judge.pagesigns`).
+512 KiB (`content.pageshape`), none when the fingerprint measured the page on its own parse; the
+phrase and marker tables are data (`judge.pagesigns`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from archiver.content.fingerprint import MARKUP_CHARS, Fingerprint, PayloadKind
+from archiver.content.pageshape import TINY, PageShape, html_shape, plain_shape
 from archiver.judge import pagesigns as signs
-from archiver.judge.pageshape import TINY, PageShape, html_shape, plain_shape
 from archiver.models import PageKind
 
 # Only the head of a huge body is read: walls and notices are small, and an article is an
 # article long before its 512th KiB.
 MAX_CHARS = MARKUP_CHARS
-# Visible-text sizes in UTF-8 bytes, as in `judge.pageshape`.
+# Visible-text sizes in UTF-8 bytes, as in `content.pageshape`.
 SHORT = 1500  # below this (nav, header, footer and aside set apart) the body's wording is the page's message
 SCANNED = 3000  # below this the raw markup is scanned for wall markers
 MARKUP_WINDOW = 32 * 1024  # characters of markup scanned
@@ -63,7 +64,8 @@ Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 @dataclass(frozen=True, kw_only=True)
 class PageInput:
     """What a capture says about itself. `headers` are the final hop's (looked up case-insensitively);
-    `html` is the decoded body (HTML or plain text) or None when there was none."""
+    `html` is the decoded body (HTML or plain text) or None when there was none; `shape` is
+    `html_shape(html)` when a parse already measured it (the fingerprint's), for an HTML body."""
 
     html: str | None
     status: int | None = None
@@ -71,6 +73,7 @@ class PageInput:
     url: str = ""
     requested_url: str | None = None
     content_type: str | None = None
+    shape: PageShape | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,10 @@ def classify(page: PageInput) -> PageClass:
         found.append(_Sign(PageKind.EMPTY, 3, "no body"))
         return _decide(found, None)
     ctype = (page.content_type or headers.get("content-type", "")).split(";", 1)[0].strip().lower()
-    shape = plain_shape(body) if ctype in _PLAIN_TYPES else html_shape(body)
+    if ctype in _PLAIN_TYPES:
+        shape = plain_shape(body)
+    else:
+        shape = page.shape if page.shape is not None and len(body) == len(page.html or "") else html_shape(body)
     redirected = bool(page.requested_url) and page.requested_url != page.url
     # An article that happens to live at /passport/… or /404-errors-explained is still an article;
     # being sent there from the cited URL is what makes the URL a sign.
@@ -368,7 +374,8 @@ def classify_fingerprint(
         return PageClass(PageKind.CONTENT, (f"its text could not be read ({fp.error})",))
     return classify(
         PageInput(
-            html=fp.markup,
+            html=fp.markup.text if fp.markup is not None else None,
+            shape=fp.markup.shape if fp.markup is not None else None,
             status=status,
             headers=headers,
             url=url,
