@@ -284,6 +284,9 @@ def other_pages() -> list[tuple[str, bytes, str]]:
 _PIECES = (
     "<p>", "</p>", "<br>", "<h1>", "</h1>", "<h2>", "</h2>", "<div>", "</div>", "<b>", "</b>", "<nav>", "</nav>",
     "<svg><title>icon</title><text>svg words</text></svg>", "<svg><svg><desc>inner</desc></svg>after</svg>",
+    "<svg><section>in svg</section><option>o</option><script>s</script><style>x</style></svg>", "<P>", "<DIV>",
+    "<math><mi>x</mi><td>t</td><title>math title</title></math>", "<TITLE>Upper</TITLE>", "<META HTTP-EQUIV=Refresh>",
+    "<script src='/a.js'></script>", "<noscript><p>no</p></noscript>", "<select><option>1</option></select>",
     "<table>", "<td>", "<li>", "<script>var s='x';</script>", "<noscript>Enable JavaScript</noscript>",
     "<style>p{}</style>", "<template><p>t</p></template>", "<title>页面不存在 - 人民网</title>", "<title></title>",
     "<meta http-equiv='refresh' content='0;url=/login'>", "<div id='root'></div>", "&nbsp;", "\t", "\r\n", "\x0c",

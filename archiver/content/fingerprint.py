@@ -68,11 +68,12 @@ _TEXT_TYPES = frozenset(
     {"application/json", "application/xml", "application/javascript", "application/x-javascript", "application/rss+xml"}
 )
 _DROPPED_TAGS = SCRIPTING
-# Elements that start a new line of text: the paragraphs drift diffs on.
+# Elements that start a new line of text: the paragraphs drift diffs on. Found by tag name, not CSS
+# (see `content.pageshape`): the order "\n" is put around them in does not change the text.
 _BLOCKS = (
     "address,article,aside,blockquote,br,dd,details,div,dl,dt,fieldset,figcaption,figure,footer,form,"
     "h1,h2,h3,h4,h5,h6,header,hr,li,main,nav,ol,p,pre,section,summary,table,td,th,tr,ul,option"
-)
+).split(",")
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|title|p|div|meta|br)\b", re.I | re.S
 )
@@ -211,16 +212,17 @@ def visible_text(html: str) -> tuple[str, str | None]:
 
 def _read_html(html: str, *, with_shape: bool) -> tuple[str, str | None, PageShape | None]:
     tree = LexborHTMLParser(html)
-    title_node = tree.css_first("title")
-    title = normalise_text(title_node.text()) if title_node is not None else None
+    titles = tree.tags("title")
+    title = normalise_text(titles[0].text()) if titles else None
     shape = None
     if with_shape:
         shape = measure(tree, len(html))  # strips _DROPPED_TAGS, leaves the rest as it was
     else:
         tree.strip_tags(_DROPPED_TAGS)
-    for node in tree.css(_BLOCKS):
-        node.insert_before("\n")
-        node.insert_after("\n")
+    for tag in _BLOCKS:
+        for node in tree.tags(tag):
+            node.insert_before("\n")
+            node.insert_after("\n")
     root = tree.body or tree.root
     text = root.text() if root is not None else ""
     return normalise_text(text), title or None, shape

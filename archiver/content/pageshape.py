@@ -91,27 +91,32 @@ def measure(tree: LexborHTMLParser, chars: int) -> PageShape:
     the text is measured and put back, so that the fingerprint reads the same tree after this as
     before it.
     """
+    # By tag name, not CSS: a page whose shape needs no selector never pays for Lexbor's CSS engine
+    # (set up and torn down with each parse, about as dear as parsing 10 KB).
     title, refresh, noscript = "", None, []
+    for node in tree.tags("title"):
+        title = collapse(node.text())
+        if title:
+            break
+    for node in tree.tags("meta"):
+        if (node.attributes.get("http-equiv") or "").lower() == "refresh":
+            refresh = node.attributes.get("content") or ""
     scripts: list[str] = []
     script_bytes = external = hidden = 0  # hidden: characters of script, style and noscript, which text() includes
-    for node in tree.css("title, meta[http-equiv], script, noscript, style"):
-        tag = node.tag
-        if tag == "title":
-            title = title or collapse(node.text())
-        elif tag == "meta":
-            if (node.attributes.get("http-equiv") or "").lower() == "refresh":
-                refresh = node.attributes.get("content") or ""
-        elif tag == "script" and node.attributes.get("src"):
+    for node in tree.tags("script"):
+        if node.attributes.get("src"):
             external += 1
-        else:
-            code = node.text()
-            hidden += len(code)
-            if tag == "script":
-                script_bytes += len(code)
-                if len(scripts) < 8:
-                    scripts.append(code[:20_000])
-            elif tag == "noscript":
-                noscript.append(code)
+            continue
+        code = node.text()
+        hidden += len(code)
+        script_bytes += len(code)
+        if len(scripts) < 8:
+            scripts.append(code[:20_000])
+    for node in tree.tags("noscript"):
+        code = node.text()
+        hidden += len(code)
+        noscript.append(code)
+    hidden += sum(len(node.text()) for node in tree.tags("style"))
 
     def shape(text: _TextShape) -> PageShape:
         return PageShape(
@@ -170,7 +175,7 @@ class _TextShape(NamedTuple):
 def _measure_text(tree: LexborHTMLParser, root: LexborNode | None) -> _TextShape:
     text, size = _visible(root.text(separator=" ") if root is not None else "")
     mount_point = size < TINY and tree.css_first(MOUNT_POINTS) is not None
-    article = size >= LONG or sum(utf8_size(n.text()) for n in tree.css("p")) >= ARTICLE
+    article = size >= LONG or sum(utf8_size(n.text()) for n in tree.tags("p")) >= ARTICLE
     core, headings = size, tuple[str, ...]()
     if not article:
         chrome = tree.css("nav, header, footer, aside")
