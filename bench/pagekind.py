@@ -278,6 +278,9 @@ def other_pages() -> list[tuple[str, bytes, str]]:
     out.append(("bench 100 KB article", realistic_page().encode(), "text/html; charset=utf-8"))
     out.append(("bench 100 KB app shell", app_shell_page().encode(), "text/html; charset=utf-8"))
     out += [(f"edge {i}", html.encode(), "text/html; charset=utf-8") for i, html in enumerate(edge_pages())]
+    window = fingerprints.MARKUP_CHARS
+    past = f"<title>页面不存在</title><h1>页面不存在</h1><!--{'x' * window}--><p>{'An article. ' * 2000}</p>"
+    out.append(("past the markup window", past.encode(), "text/html; charset=utf-8"))
     return out
 
 
@@ -326,7 +329,8 @@ def identity(old: types.SimpleNamespace) -> bool:
 
 
 _FIELDS = (
-    "payload kind", "text_sha256", "title", "encoding", "text", "main text", "error", "markup", "shape",
+    "payload kind", "text_sha256", "title", "encoding", "text", "main text", "error", "markup",
+    "text without markup", "shape",
     "page kind", "evidence", "redirect",
 )  # fmt: skip
 
@@ -342,8 +346,10 @@ def _reading(impl: types.SimpleNamespace | None, body: bytes, args: dict[str, An
     page = classify_fp(fp, **args)
     markup = fp.markup if isinstance(fp.markup, str) or fp.markup is None else fp.markup.text
     shape = html_shape(markup) if markup else None
+    plain = fingerprint(body, content_type=args["content_type"], content_encoding=None, max_decoded_bytes=8 << 20)
     fields = (fp.kind.value, fp.text_sha256, fp.title, fp.encoding, fp.text, fp.main_text, fp.error, markup)
-    return (*fields, shape and vars(shape), page.kind.value, page.evidence, page.redirect_to)
+    plain_fields = (plain.text_sha256, plain.title, plain.text)
+    return (*fields, plain_fields, shape and vars(shape), page.kind.value, page.evidence, page.redirect_to)
 
 
 def capture_cost(old: types.SimpleNamespace | None, rev: str) -> None:
