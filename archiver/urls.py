@@ -10,6 +10,7 @@ Two different questions live here and must not be mixed up:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -116,6 +117,26 @@ def ipv4_of_host(host: str, raw: str) -> str | None:
     return str(ipaddress.IPv4Address(address))
 
 
+@functools.lru_cache(maxsize=8192)
+def _host_forms(hostname: str, bracketed: bool) -> tuple[str, str, bool]:
+    """(host, host as written on the wire, is an IP literal); InvalidURLError names the problem.
+
+    Cached: a batch has many URLs per host, and IDNA and IPv4 readings cost more than the rest of
+    parse_url together. A refusal is not cached (lru_cache keeps only results).
+    """
+    if bracketed:
+        try:
+            ip = ipaddress.IPv6Address(hostname.split("%")[0])
+        except ValueError:
+            raise InvalidURLError(hostname, f"{hostname!r} is not a valid IPv6 address") from None
+        return str(ip), f"[{ip}]", True
+    ipv4 = ipv4_of_host(hostname, hostname)
+    if ipv4 is not None:
+        return ipv4, ipv4, True
+    host = _encode_host(hostname, hostname)
+    return host, host, False
+
+
 def parse_url(raw: str) -> ParsedURL:
     """Validate a URL for fetching; raise InvalidURLError saying what is wrong with it."""
     text = raw.strip()
@@ -143,24 +164,11 @@ def parse_url(raw: str) -> ParsedURL:
         raise InvalidURLError(raw, "its port is not a number from 1 to 65535") from None
     if port is not None and not 0 < port < 65536:
         raise InvalidURLError(raw, "its port is not a number from 1 to 65535")
-    hostname = parts.hostname or ""
-    is_ip = False
-    if netloc.startswith("["):
-        try:
-            ip = ipaddress.IPv6Address(hostname.split("%")[0])
-        except ValueError:
-            raise InvalidURLError(raw, f"{hostname!r} is not a valid IPv6 address") from None
-        host = str(ip)
-        is_ip = True
-        host_wire = f"[{host}]"
-    else:
-        ipv4 = ipv4_of_host(hostname, raw)
-        if ipv4 is not None:
-            host, is_ip = ipv4, True
-        else:
-            host = _encode_host(hostname, raw)
-        host_wire = host
-    netloc_wire = host_wire if parts.port is None else f"{host_wire}:{port}"
+    try:
+        host, host_wire, is_ip = _host_forms(parts.hostname or "", netloc.startswith("["))
+    except InvalidURLError as exc:
+        raise InvalidURLError(raw, exc.reason) from None
+    netloc_wire = host_wire if port is None else f"{host_wire}:{port}"
     path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
     query = quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
     wire = urlunsplit((scheme, netloc_wire, path, query, ""))

@@ -10,8 +10,13 @@ Case 2: one 1 GiB body streamed and archived: peak RSS (target < 100 MB) and thr
 Case 3 (`--store-only`): the WARC store alone (request, response and metadata records of 10 KB
 pages, no network), CPU per capture, best of 5: the writer's share of case 1's CPU per page.
 
+Case 4 (`--fetch-only`): the Fetcher alone over case 1's URLs (bodies read and discarded, no WARC,
+no index), CPU ms/page and pages/s, best of 3, for the default transport and for httpcore
+(`transport="httpx"`) as the comparison: the fetch path's share of case 1's CPU per page.
+
 Each side runs in its own process, so peak RSS is that side's alone.
-Usage: .venv/bin/python bench/capture.py [--pages 2000] [--hosts 20] [--big-mib 1024]
+Usage: .venv/bin/python bench/capture.py [--pages 2000] [--hosts 20] [--big-mib 1024] [--skip-big]
+[--store-only | --fetch-only]
 """
 
 from __future__ import annotations
@@ -220,7 +225,81 @@ def store_only(pages: int, archive: Path) -> float:
     return 1000 * (time.process_time() - start) / pages
 
 
+def fetch_only(urls_file: Path, transport: str, concurrency: int, host_concurrency: int) -> dict[str, float]:
+    """Runs in a child process: the Fetcher alone over the URL list, bodies closed unread by any store."""
+    sys.path.insert(0, str(HERE.parent))
+    from archiver.config import load_config
+    from archiver.net.fetcher import Fetcher
+
+    urls = urls_file.read_text().split()
+    fetch = load_config(
+        None,
+        {
+            "fetch": {
+                "allow_private_networks": True,
+                "host_interval": 0.0,
+                "concurrency": concurrency,
+                "host_concurrency": host_concurrency,
+                "deadline": 600.0,
+            }
+        },
+    ).fetch
+
+    async def run() -> int:
+        ok = 0
+        async with Fetcher(fetch, transport=transport) as fetcher:  # type: ignore[arg-type]
+
+            async def one(url: str) -> None:
+                nonlocal ok
+                with await fetcher.fetch(url) as outcome:
+                    final = outcome.final
+                    ok += outcome.failure is None and final is not None and final.status == 200
+
+            await asyncio.gather(*(one(u) for u in urls))
+        return ok
+
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    ok = asyncio.run(run())
+    cpu = time.process_time() - cpu_start
+    elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "cpu_ms_per_page": 1000 * cpu / len(urls), "count": len(urls), "ok": ok}
+
+
+def case_fetch(pages: int, hosts: int, runs: int = 3) -> None:
+    """Case 4: the fetch path alone, best of `runs` child processes per transport (CPU, not wall-clock)."""
+    port = free_port()
+    server = start_server(port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            urls_file = Path(tmp) / "urls.txt"
+            urls_file.write_text("\n".join(f"http://127.0.0.{2 + i % hosts}:{port}/page/{i}" for i in range(pages)))
+            print(f"case 4: Fetcher only, {pages} pages of 10 KB over {hosts} loopback hosts (best of {runs})")
+            for transport in ("asyncio", "httpx"):
+                results = []
+                for _ in range(runs):
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--fetch-child", transport, str(urls_file)],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                    results.append(json.loads(out.strip().splitlines()[-1]))
+                best = min(results, key=lambda r: float(r["cpu_ms_per_page"]))
+                fastest = max(float(r["count"]) / float(r["seconds"]) for r in results)
+                print(
+                    f"  {transport:8s} CPU {float(best['cpu_ms_per_page']):.3f} ms/page  {fastest:8.1f} pages/s"
+                    f"  ok {int(best['ok'])}/{int(best['count'])}"
+                )
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--fetch-child":
+        print(json.dumps(fetch_only(Path(sys.argv[3]), sys.argv[2], concurrency=64, host_concurrency=8)))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--store-child":
         print(json.dumps({"cpu_ms": store_only(int(sys.argv[2]), Path(sys.argv[3]))}))
         return
@@ -235,8 +314,12 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--store-only", action="store_true", help="case 3 only: the WARC store's CPU per capture")
+    parser.add_argument("--fetch-only", action="store_true", help="case 4 only: the Fetcher's CPU per page")
     args = parser.parse_args()
     os.environ.pop("http_proxy", None)
+    if args.fetch_only:
+        case_fetch(args.pages, args.hosts)
+        return
     if args.store_only:
         case_store(args.pages)
         return

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import dask.config
 from distributed import Client, Future, LocalCluster, as_completed
 
 from archiver.cluster.shards import Pace, plan_shards
@@ -42,6 +43,11 @@ from archiver.pipeline.capture import CaptureEngine, CaptureResult
 LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT = "10s"
 COORDINATOR_LOCK = "coordinator.lock"  # held while a batch runs, so a later one never replays it
+# Dask's statistical profiler samples every worker thread's stack 100 times a second: on a worker
+# whose shards keep its core busy that costs a tenth of the capture CPU, for a dashboard view
+# nobody reads here. A real cluster's workers take theirs from their own Dask config
+# (DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False, see docs/scale.md).
+LOCAL_WORKER_SETTINGS = {"distributed.worker.profile.enabled": False}
 
 
 def _describe(address: str) -> str:
@@ -76,15 +82,16 @@ class DaskRunner:
                 count = address[len(LOCAL_PREFIX) :]
                 if not count.isdigit() or int(count) < 1:
                     raise ClusterError(f"cluster address {address!r}: write local:N (N worker processes), e.g. local:2")
-                self._cluster = LocalCluster(
-                    n_workers=int(count),
-                    # A worker runs its shards side by side (each its own event loop), so every host of
-                    # the batch is being fetched at once: a politeness-bound batch needs all of them.
-                    threads_per_worker=self.config.cluster.shards_per_worker,
-                    processes=True,
-                    dashboard_address=":0",  # a random port: a second cluster on the machine must not clash
-                    silence_logs=logging.ERROR,
-                )
+                with dask.config.set(LOCAL_WORKER_SETTINGS):  # the nannies hand these to their workers
+                    self._cluster = LocalCluster(
+                        n_workers=int(count),
+                        # A worker runs its shards side by side (on one event loop: worker.shard_loop),
+                        # so every host of the batch is fetched at once: a politeness-bound batch needs it.
+                        threads_per_worker=self.config.cluster.shards_per_worker,
+                        processes=True,
+                        dashboard_address=":0",  # a random port: a second cluster on the machine must not clash
+                        silence_logs=logging.ERROR,
+                    )
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(address, timeout=CONNECT_TIMEOUT)
@@ -132,7 +139,14 @@ class DaskRunner:
         return len(seen)
 
     def _tasks(
-        self, urls: Sequence[str], engine: CaptureEngine, batch: str, token: str, workers: int, main: bool
+        self,
+        urls: Sequence[str],
+        engine: CaptureEngine,
+        batch: str,
+        token: str,
+        workers: int,
+        main: bool,
+        with_text: bool,
     ) -> list[ShardTask]:
         index = engine.index
         fetch = self.config.fetch
@@ -150,11 +164,13 @@ class DaskRunner:
                             by_final = index.latest_capture(latest.final_url)
                             if by_final is not None:
                                 priors.append(by_final)
-            tasks.append(ShardTask(self.config, batch, shard.id, shard.urls, token, main, tuple(priors)))
+            tasks.append(
+                ShardTask(self.config, batch, shard.id, shard.urls, token, main, tuple(priors), with_text, shard.hosts)
+            )
         return tasks
 
     async def capture_batches(
-        self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool
+        self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool, with_text: bool = True
     ) -> AsyncGenerator[list[CaptureResult], None]:
         """Capture `urls` on the cluster; each shard's results are adopted into `engine`, then yielded."""
         if not urls:
@@ -165,19 +181,25 @@ class DaskRunner:
         held = (folder / COORDINATOR_LOCK).open("w")
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         try:
-            async for results in self._run_batch(urls, engine, batch, folder, with_main_text):
+            async for results in self._run_batch(urls, engine, batch, folder, with_main_text, with_text):
                 yield results
         finally:
             held.close()
 
     async def _run_batch(
-        self, urls: Sequence[str], engine: CaptureEngine, batch: str, folder: Path, with_main_text: bool
+        self,
+        urls: Sequence[str],
+        engine: CaptureEngine,
+        batch: str,
+        folder: Path,
+        with_main_text: bool,
+        with_text: bool,
     ) -> AsyncGenerator[list[CaptureResult], None]:
         self.replayed += await asyncio.to_thread(self._replay_leftovers, engine, folder)
         token = uuid.uuid4().hex
         (folder / TOKEN_NAME).write_text(token + "\n", encoding="ascii")
         workers = await asyncio.to_thread(self._check_workers, batch, token)
-        tasks = self._tasks(urls, engine, batch, token, workers, with_main_text)
+        tasks = self._tasks(urls, engine, batch, token, workers, with_main_text, with_text)
         futures: list[Future[Any]] = [
             self.client.submit(run_shard, task, key=f"archiver-{batch}-{task.shard_id}", pure=False) for task in tasks
         ]
@@ -205,7 +227,7 @@ class DaskRunner:
                 result = await asyncio.to_thread(self._result, item, done, len(futures))
                 rows = [r for r in result.rows if r.id not in indexed]
                 indexed.update(r.id for r in rows)
-                engine.adopt(result.results, rows)
+                engine.adopt(result.results, rows, result.hosts or None)
                 self.recovered += result.recovered
                 done += 1
                 self.shards_done += 1

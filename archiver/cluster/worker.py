@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,25 @@ from archiver.warc.read import payload_at, stored_http_headers
 JOURNAL_DIR = "cluster"
 TOKEN_NAME = "token"
 
+_loop_lock = threading.Lock()
+_shard_loop: asyncio.AbstractEventLoop | None = None
+
+
+def shard_loop() -> asyncio.AbstractEventLoop:
+    """This process's one event loop for shards, started on first use.
+
+    A Dask worker runs its tasks in several threads; a loop per task made them fight over the GIL
+    (each socket read or urandom call gave it up and waited a switch interval to get it back), so
+    every shard of a worker runs on this one loop instead and the task's thread only waits.
+    """
+    global _shard_loop
+    with _loop_lock:
+        if _shard_loop is None or _shard_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="archiver-shards", daemon=True).start()
+            _shard_loop = loop
+        return _shard_loop
+
 
 @dataclass(frozen=True)
 class ShardTask:
@@ -42,6 +62,8 @@ class ShardTask:
     token: str
     with_main_text: bool
     priors: tuple[Capture, ...] = ()  # the index's latest capture by URL (and by its final URL)
+    with_text: bool = True  # False: the coordinator keeps only the captures, so no fingerprint travels back
+    hosts: tuple[str, ...] = ()  # the shard's politeness hosts (cluster.shards.host_key)
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,7 @@ class ShardResult:
     results: tuple[CaptureResult, ...]  # one per URL of the shard, in shard order
     rows: tuple[Capture, ...]  # what the coordinator indexes: every capture stored for this shard
     recovered: int  # captures taken over from an earlier attempt's WARC file
+    hosts: tuple[str, ...] = ()  # the hosts fetched (the task's), for the coordinator's politeness
 
 
 def batch_folder(archive_dir: Path, batch: str) -> Path:
@@ -193,13 +216,20 @@ def run_shard(task: ShardTask) -> ShardResult:
     todo = [u for u in task.urls if u not in done]
     prior_rows = _PriorRows(task.priors)
     listing = journal / f"{uuid.uuid4().hex}.files"
-    fresh = asyncio.run(_capture(task, todo, listing, prior_rows)) if todo else []
+    fresh = (
+        asyncio.run_coroutine_threadsafe(_capture(task, todo, listing, prior_rows), shard_loop()).result()
+        if todo
+        else []
+    )
     by_url = dict(done)
     by_url.update((r.capture.url, r) for r in fresh)
+    if not task.with_text:
+        by_url = {url: CaptureResult(r.capture, None) for url, r in by_url.items()}
     return ShardResult(
         task.shard_id,
         name,
         tuple(by_url[u] for u in task.urls if u in by_url),
         tuple(rows) + tuple(prior_rows.stored),
         len(done),
+        task.hosts,
     )

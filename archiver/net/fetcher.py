@@ -3,8 +3,9 @@
 Built on httpx (streaming, per-phase timeouts, a shared pool); its measured gaps are closed here,
 not by callers: redirects followed by hand so every hop is an `Exchange` checked by the address
 guard, raw bodies (what the WARC digest covers; decoding happens elsewhere, bounded), a total
-deadline per fetch, no cookies, no environment proxies. Concurrency and per-host limits are
-enforced inside, so callers may `asyncio.gather` many `fetch()` calls. See docs/politeness.md.
+deadline per fetch, no cookies, no environment proxies; without a proxy, requests skip
+AsyncClient.send for our transport. Concurrency and per-host limits are enforced inside, so
+callers may `asyncio.gather` many `fetch()` calls. See docs/politeness.md.
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ from archiver.net.politeness import (
     retryable_error,
     retryable_status,
 )
-from archiver.net.transport import AsyncioTransport
+from archiver.net.transport import AsyncioTransport, RawResponse
 from archiver.urls import ParsedURL, parse_url
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_LANGUAGE = "en-US,en;q=0.9,*;q=0.5"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_MAX_URL = 65536  # httpx refuses longer URLs (InvalidURL); the lean path lets httpx say so
 # Printable ASCII but space: what stays as it is in a redirect target's path and query.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
@@ -81,6 +83,12 @@ def redirect_target(base: str, location: str) -> str:
     path = quote(parts.path, safe=_URL_SAFE)
     query = quote(parts.query, safe=_URL_SAFE)
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def _header(response: RawResponse, name: bytes) -> str | None:
+    """A response header (`name` in lower case) as httpx's Headers.get gives it: repeated values joined."""
+    values = [value.decode("latin-1") for key, value in response.headers if key.lower() == name]
+    return ", ".join(values) if values else None
 
 
 def _peer_ip(response: httpx.Response) -> str | None:
@@ -247,6 +255,10 @@ class Fetcher:
         self._hosts = HostLimiter(config.host_concurrency, config.host_interval, clock=monotonic, sleep=sleep)
         self._global = asyncio.Semaphore(max(1, config.concurrency))
         self._client: httpx.AsyncClient | None = None
+        # Set when every fetch goes straight to our transport (no proxy): then `_request` sends a
+        # head built once per origin instead of going through AsyncClient.send (see `_lean_request`).
+        self._lean: AsyncioTransport | None = None
+        self._heads: dict[tuple[str, str, int], tuple[tuple[tuple[str, str], ...], bytes]] = {}
 
     def _transport(self, proxy: str | None) -> httpx.AsyncBaseTransport:
         """Guarded per-origin connections; through `proxy` when given (then only literal IPs are
@@ -294,6 +306,8 @@ class Fetcher:
                 # the way httpx itself would: NO_PROXY entries map to None (a direct connection).
                 for pattern, proxy_url in get_environment_proxies().items():
                     mounts[pattern] = None if proxy_url is None else self._transport(proxy_url)
+        self._lean = transport if isinstance(transport, AsyncioTransport) and not mounts else None
+        self._heads.clear()
         timeout = httpx.Timeout(config.timeout)
         return httpx.AsyncClient(
             transport=transport,
@@ -436,20 +450,52 @@ class Fetcher:
             "raise [fetch] deadline for slow sites",
         )
 
-    async def _request(self, target: ParsedURL, remaining: float, may_retry: bool) -> _Try:
+    def _build(self, target: ParsedURL) -> httpx.Request | Failure:
         client = self._client
         assert client is not None
-        started_at = self._clock()
         try:
-            request = client.build_request("GET", target.wire)
+            return client.build_request("GET", target.wire)
         except (httpx.InvalidURL, ValueError) as exc:
             # parse_url is the gate, but a URL it lets through (or a redirect target) that httpx
             # still refuses must fail this URL alone, never the whole batch.
-            return _Try(
-                failure=Failure(
-                    ErrorKind.INVALID_URL, f"invalid URL {quoted(target.original, 160)}: {quoted(str(exc), 200)}"
-                )
+            return Failure(
+                ErrorKind.INVALID_URL, f"invalid URL {quoted(target.original, 160)}: {quoted(str(exc), 200)}"
             )
+
+    def _lean_head(self, target: ParsedURL) -> tuple[tuple[tuple[str, str], ...], bytes] | Failure:
+        """The request headers for `target`'s origin and the serialised head, from one httpx build per origin.
+
+        httpx builds the first request to each origin, so the headers (and their order) are
+        exactly what AsyncClient.send would send; later requests reuse them with their own path.
+        """
+        origin = (target.scheme, target.host, target.port)
+        cached = self._heads.get(origin)
+        if cached is None:
+            request = self._build(target)
+            if isinstance(request, Failure):
+                return request
+            raw = request.headers.raw
+            block = b"".join(name + b": " + value + b"\r\n" for name, value in raw) + b"\r\n"
+            cached = self._heads[origin] = (_headers(raw), block)
+        wire = target.wire
+        path = wire[wire.index("/", len(target.scheme) + 3) :]
+        if len(wire) > _MAX_URL or not path.isascii() or "/." in path:
+            # httpx's own limits (and message) decide, and it removes dot segments from the path.
+            request = self._build(target)
+            if isinstance(request, Failure):
+                return request
+            path = request.url.raw_path.decode("ascii")
+        return cached[0], b"GET " + path.encode("ascii") + b" HTTP/1.1\r\n" + cached[1]
+
+    async def _request(self, target: ParsedURL, remaining: float, may_retry: bool) -> _Try:
+        if self._lean is not None:
+            return await self._lean_request(self._lean, target, remaining, may_retry)
+        client = self._client
+        assert client is not None
+        started_at = self._clock()
+        request = self._build(target)
+        if isinstance(request, Failure):
+            return _Try(failure=request)
         response: httpx.Response | None = None
         body: Body | None = None
         truncated: Truncation | None = None
@@ -502,6 +548,62 @@ class Fetcher:
             body=body,
             started_at=started_at,
             ip_address=ip_address,
+            truncated=truncated,
+        )
+        return _Try(exchange=exchange, failure=failure)
+
+    async def _lean_request(
+        self, transport: AsyncioTransport, target: ParsedURL, remaining: float, may_retry: bool
+    ) -> _Try:
+        """`_request` straight on our transport: the same exchange, failures and truncations, without
+        AsyncClient.send's generic machinery (auth, redirects, cookies, event hooks: none apply here)."""
+        started_at = self._clock()
+        head = self._lean_head(target)
+        if isinstance(head, Failure):
+            return _Try(failure=head)
+        request_headers, message = head
+        response: RawResponse | None = None
+        body: Body | None = None
+        truncated: Truncation | None = None
+        failure: Failure | None = None
+        timeout = self.config.timeout
+        timer = asyncio.timeout(remaining)
+        try:
+            async with timer:
+                response = await transport.send((target.scheme, target.host, target.port), message, timeout, timeout)
+                if may_retry and retryable_status(response.status):
+                    return _Try(retry_status=response.status, retry_after=_header(response, b"retry-after"))
+                body = Body()
+                if not await response.body.read_into(body.write, self.config.max_body_bytes):
+                    truncated = Truncation.LENGTH
+        except (httpx.HTTPError, FetchFailure, OSError) as exc:
+            if isinstance(exc, TimeoutError) and timer.expired():
+                failure = self._deadline_failure(target.wire, body)
+            else:
+                failure = describe_failure(exc, target.wire, timeout)
+            if body is not None:
+                timed_out = failure.kind in (ErrorKind.DEADLINE, ErrorKind.TIMEOUT)
+                truncated = Truncation.TIME if timed_out else Truncation.DISCONNECT
+        except BaseException:
+            if body is not None:
+                body.close()
+            raise
+        finally:
+            if response is not None:
+                response.body.close()
+        if response is None or body is None:
+            return _Try(failure=failure)
+        exchange = Exchange(
+            url=target.wire,
+            method="GET",
+            request_headers=request_headers,
+            http_version=response.version.decode("ascii", errors="ignore"),
+            status=response.status,
+            reason=response.reason.decode("ascii", errors="ignore"),
+            response_headers=_headers(response.headers),
+            body=body,
+            started_at=started_at,
+            ip_address=response.address,
             truncated=truncated,
         )
         return _Try(exchange=exchange, failure=failure)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -145,23 +144,40 @@ class HostLimiter:
         state = self._hosts.get(host)
         return 0 if state is None else state.in_flight
 
-    @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[float]:
-        """Hold one of the host's slots; yields the seconds waited for the start interval."""
-        state = self._state(host)
-        async with state.semaphore:
+    def slot(self, host: str) -> _Slot:
+        """Hold one of the host's slots (`async with`); yields the seconds waited for the start interval."""
+        return _Slot(self, self._state(host))
+
+
+class _Slot:
+    """One request's hold on a host: a plain object, not a generator-based context manager (one per fetch)."""
+
+    __slots__ = ("_limiter", "_state")
+
+    def __init__(self, limiter: HostLimiter, state: _HostState) -> None:
+        self._limiter = limiter
+        self._state = state
+
+    async def __aenter__(self) -> float:
+        state, limiter = self._state, self._limiter
+        await state.semaphore.acquire()
+        try:
             waited = 0.0
             # Loop because `defer` may push the start later while we sleep.
             while True:
-                now = self._clock()
+                now = limiter._clock()
                 start = max(now, state.next_start)
                 if start <= now:
-                    state.next_start = now + self.interval
+                    state.next_start = now + limiter.interval
                     break
-                await self._sleep(start - now)
+                await limiter._sleep(start - now)
                 waited += start - now
-            state.in_flight += 1
-            try:
-                yield waited
-            finally:
-                state.in_flight -= 1
+        except BaseException:
+            state.semaphore.release()
+            raise
+        state.in_flight += 1
+        return waited
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._state.in_flight -= 1
+        self._state.semaphore.release()

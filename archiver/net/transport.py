@@ -74,13 +74,16 @@ class _Stale(Exception):
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as it arrives, de-framed; hands the connection back when fully read."""
+    """The response body as it arrives, de-framed; hands the connection back when fully read.
+
+    Errors carry no request: httpx attaches it when the body is read through a client, and the
+    fetcher's own path (`read_into`) never asks for it.
+    """
 
     def __init__(
         self,
         transport: AsyncioTransport,
         conn: _Connection,
-        request: httpx.Request,
         *,
         chunked: bool,
         length: int | None,
@@ -89,7 +92,6 @@ class _Body(httpx.AsyncByteStream):
     ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
-        self._request = request
         self._chunked = chunked
         self._length = length
         self._keep_alive = keep_alive and (chunked or length is not None)
@@ -108,7 +110,7 @@ class _Body(httpx.AsyncByteStream):
             while remaining > 0:
                 data = await self._read(conn.reader.read(min(remaining, READ_CHUNK)))
                 if not data:
-                    raise self._incomplete()
+                    raise _incomplete()
                 remaining -= len(data)
                 yield data
         else:
@@ -116,32 +118,66 @@ class _Body(httpx.AsyncByteStream):
                 yield data
         self._complete = True
 
+    async def read_into(self, write: Callable[[bytes], object], limit: int) -> bool:
+        """Hand the body to `write` as it arrives; False once it runs past `limit` bytes (the rest unread).
+
+        The fetcher's path: a plain loop for a Content-Length body (the common case) instead of
+        an async generator per response.
+        """
+        conn = self._conn
+        if conn is None or self._complete:
+            return True
+        total = 0
+        if self._length is not None and not self._chunked:
+            reader, remaining = conn.reader, self._length
+            while remaining > 0:
+                data = await self._read(reader.read(min(remaining, READ_CHUNK)))
+                if not data:
+                    raise _incomplete()
+                remaining -= len(data)
+                room = limit - total
+                if len(data) > room:
+                    if room > 0:
+                        write(data[:room])
+                    return False
+                write(data)
+                total += len(data)
+            self._complete = True
+            return True
+        async for chunk in self:
+            room = limit - total
+            if len(chunk) > room:
+                if room > 0:
+                    write(chunk[:room])
+                return False
+            write(chunk)
+            total += len(chunk)
+        return True
+
     async def _read_chunked(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         while True:
             line = await self._read(reader.readline())
             if not line.endswith(b"\n"):
-                raise self._incomplete()
+                raise _incomplete()
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError as exc:
-                raise httpx.RemoteProtocolError(
-                    f"malformed chunk size line {line[:40]!r}", request=self._request
-                ) from exc
+                raise httpx.RemoteProtocolError(f"malformed chunk size line {line[:40]!r}") from exc
             if size < 0:
-                raise httpx.RemoteProtocolError(f"negative chunk size {line[:40]!r}", request=self._request)
+                raise httpx.RemoteProtocolError(f"negative chunk size {line[:40]!r}")
             if size == 0:
                 break
             while size > 0:
                 data = await self._read(reader.read(min(size, READ_CHUNK)))
                 if not data:
-                    raise self._incomplete()
+                    raise _incomplete()
                 size -= len(data)
                 yield data
             if (await self._read(reader.readline())).strip():
-                raise httpx.RemoteProtocolError("chunk data longer than its declared size", request=self._request)
+                raise httpx.RemoteProtocolError("chunk data longer than its declared size")
         while (trailer := await self._read(reader.readline())).strip():  # trailers are not kept
             if not trailer.endswith(b"\n"):
-                raise self._incomplete()
+                raise _incomplete()
 
     async def _read(self, pending: Any) -> bytes:
         try:
@@ -149,18 +185,14 @@ class _Body(httpx.AsyncByteStream):
                 data: bytes = await pending
                 return data
         except TimeoutError as exc:
-            raise httpx.ReadTimeout(f"no data for {self._timeout} s", request=self._request) from exc
+            raise httpx.ReadTimeout(f"no data for {self._timeout} s") from exc
         except (ConnectionError, OSError) as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
         except ValueError as exc:  # a line over the stream limit
-            raise httpx.RemoteProtocolError(f"response line too long: {exc}", request=self._request) from exc
+            raise httpx.RemoteProtocolError(f"response line too long: {exc}") from exc
 
-    def _incomplete(self) -> httpx.RemoteProtocolError:
-        return httpx.RemoteProtocolError(
-            "peer closed connection without sending complete message body", request=self._request
-        )
-
-    async def aclose(self) -> None:
+    def close(self) -> None:
+        """Hand the connection back when the body was read to its end, else close it."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -168,6 +200,37 @@ class _Body(httpx.AsyncByteStream):
             self._transport.release(conn)
         else:
             self._transport.discard(conn)
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+def _incomplete() -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+class RawResponse:
+    """A response head as read off the wire (names and values as bytes), its body still to read."""
+
+    __slots__ = ("address", "body", "headers", "port", "reason", "status", "version")
+
+    def __init__(
+        self,
+        status: int,
+        reason: bytes,
+        version: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: _Body,
+        address: str,
+        port: int,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.body = body
+        self.address = address
+        self.port = port
 
 
 class AsyncioTransport(httpx.AsyncBaseTransport):
@@ -205,13 +268,13 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             self._ssl = self._ssl()  # built on first https use: loading the CA store takes milliseconds
         return self._ssl
 
-    async def _connect(self, origin: Origin, request: httpx.Request, timeout: float | None) -> _Connection:
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
         try:
             async with asyncio.timeout(timeout):
                 addresses = await self.guard.resolve(host, port, check=self.check)
         except TimeoutError as exc:
-            raise httpx.ConnectTimeout(f"resolving {host!r} took longer than {timeout} s", request=request) from exc
+            raise httpx.ConnectTimeout(f"resolving {host!r} took longer than {timeout} s") from exc
         tls = self._tls() if scheme == "https" else None
         last: httpx.TransportError | None = None
         for address in addresses:
@@ -221,13 +284,13 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
                         address, port, ssl=tls, server_hostname=host if tls is not None else None, limit=HEAD_LIMIT
                     )
             except TimeoutError as exc:
-                last = httpx.ConnectTimeout(f"connecting to {address} port {port} timed out", request=request)
+                last = httpx.ConnectTimeout(f"connecting to {address} port {port} timed out")
                 last.__cause__ = exc
             except ssl.SSLError as exc:
                 # A certificate problem is the site's, not the address's: no other address is tried.
-                raise httpx.ConnectError(f"TLS handshake with {host} failed: {exc}", request=request) from exc
+                raise httpx.ConnectError(f"TLS handshake with {host} failed: {exc}") from exc
             except OSError as exc:
-                last = httpx.ConnectError(str(exc) or type(exc).__name__, request=request)
+                last = httpx.ConnectError(str(exc) or type(exc).__name__)
                 last.__cause__ = exc
             else:
                 conn = _Connection(origin, reader, writer, address)
@@ -275,84 +338,66 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(f"the {request.url.scheme!r} scheme is not fetched", request=request)
-        origin = _origin(request.url)
+            raise httpx.UnsupportedProtocol(f"the {request.url.scheme!r} scheme is not fetched")
         connect_timeout, read_timeout, _write_timeout = _timeouts(request)
         message = _serialise(request, await request.aread())
+        raw = await self.send(
+            _origin(request.url), message, connect_timeout, read_timeout, head_only=request.method == "HEAD"
+        )
+        return httpx.Response(
+            raw.status,
+            headers=raw.headers,
+            stream=raw.body,
+            extensions={
+                "http_version": raw.version,
+                "reason_phrase": raw.reason,
+                "network_stream": _Peer(raw.address, raw.port),
+            },
+        )
+
+    async def send(
+        self,
+        origin: Origin,
+        message: bytes,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        *,
+        head_only: bool = False,
+    ) -> RawResponse:
+        """Send a serialised request on a kept-alive or new guarded connection; the head read, the body not.
+
+        The fetcher calls this directly (no httpx client in between); `handle_async_request`
+        wraps it for the archive modules' client. Errors are httpx's types, without a request.
+        """
         now = self._clock()
         if now - self._last_sweep > self._expiry:
             self._sweep(now)
         conn = self._reuse(origin, now)
         if conn is not None:
             try:
-                return await self._exchange(conn, request, message, read_timeout, reused=True)
+                return await self._exchange(conn, message, read_timeout, head_only, reused=True)
             except _Stale:
                 pass  # the server closed it while idle; the request never arrived, so send it again
-        conn = await self._connect(origin, request, connect_timeout)
-        return await self._exchange(conn, request, message, read_timeout, reused=False)
+        conn = await self._connect(origin, connect_timeout)
+        return await self._exchange(conn, message, read_timeout, head_only, reused=False)
 
     async def _exchange(
-        self, conn: _Connection, request: httpx.Request, message: bytes, read_timeout: float | None, *, reused: bool
-    ) -> httpx.Response:
+        self, conn: _Connection, message: bytes, read_timeout: float | None, head_only: bool, *, reused: bool
+    ) -> RawResponse:
         try:
             conn.writer.write(message)
             if conn.writer.transport.get_write_buffer_size() > READ_CHUNK:
                 try:
                     await conn.writer.drain()
                 except OSError as exc:
-                    raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
-            status, reason, version, headers = await self._read_head(conn, request, read_timeout, reused)
-            chunked, length, keep_alive = _framing(request, status, version, headers)
+                    raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+            status, reason, version, headers = await _read_head(conn.reader, read_timeout, reused)
+            chunked, length, keep_alive = _framing(head_only, status, version, headers)
         except BaseException:
             self.discard(conn)
             raise
-        body = _Body(
-            self,
-            conn,
-            request,
-            chunked=chunked,
-            length=length,
-            keep_alive=keep_alive,
-            read_timeout=read_timeout,
-        )
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=body,
-            extensions={
-                "http_version": version,
-                "reason_phrase": reason,
-                "network_stream": _Peer(conn.address, conn.port),
-            },
-        )
-
-    async def _read_head(
-        self, conn: _Connection, request: httpx.Request, timeout: float | None, reused: bool
-    ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
-        reader = conn.reader
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    line = await reader.readline()
-                    if not line:
-                        if reused:
-                            raise _Stale
-                        raise httpx.RemoteProtocolError(
-                            "server disconnected without sending a response", request=request
-                        )
-                    status, reason, version = _status_line(line, request)
-                    headers = await _header_lines(reader, request)
-                    if 100 <= status < 200 and status != 101:
-                        continue  # informational (100 Continue, 103 Early Hints): the answer follows
-                    return status, reason, version, headers
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(f"no response head within {timeout} s", request=request) from exc
-        except (ConnectionError, OSError) as exc:
-            if reused:
-                raise _Stale from exc
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
-        except ValueError as exc:  # asyncio.LimitOverrunError surfaces as ValueError from readline
-            raise httpx.RemoteProtocolError(f"response head too long: {exc}", request=request) from exc
+        body = _Body(self, conn, chunked=chunked, length=length, keep_alive=keep_alive, read_timeout=read_timeout)
+        return RawResponse(status, reason, version, headers, body, conn.address, conn.port)
 
     async def aclose(self) -> None:
         conns, self._open, self._idle = list(self._open), set(), {}
@@ -379,24 +424,51 @@ def _serialise(request: httpx.Request, content: bytes) -> bytes:
     return head + content
 
 
-def _status_line(line: bytes, request: httpx.Request) -> tuple[int, bytes, bytes]:
+async def _read_head(
+    reader: asyncio.StreamReader, timeout: float | None, reused: bool
+) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+    """Status, reason, version and headers of the final response (informational ones skipped)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await reader.readline()
+                if not line:
+                    if reused:
+                        raise _Stale
+                    raise httpx.RemoteProtocolError("server disconnected without sending a response")
+                status, reason, version = _status_line(line)
+                headers = await _header_lines(reader)
+                if 100 <= status < 200 and status != 101:
+                    continue  # informational (100 Continue, 103 Early Hints): the answer follows
+                return status, reason, version, headers
+    except TimeoutError as exc:
+        raise httpx.ReadTimeout(f"no response head within {timeout} s") from exc
+    except (ConnectionError, OSError) as exc:
+        if reused:
+            raise _Stale from exc
+        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+    except ValueError as exc:  # asyncio.LimitOverrunError surfaces as ValueError from readline
+        raise httpx.RemoteProtocolError(f"response head too long: {exc}") from exc
+
+
+def _status_line(line: bytes) -> tuple[int, bytes, bytes]:
     version, _, rest = line.rstrip(b"\r\n").partition(b" ")
     code, _, reason = rest.partition(b" ")
     if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
-        raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}", request=request)
+        raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}")
     return int(code), reason.strip(), version
 
 
-async def _header_lines(reader: asyncio.StreamReader, request: httpx.Request) -> list[tuple[bytes, bytes]]:
+async def _header_lines(reader: asyncio.StreamReader) -> list[tuple[bytes, bytes]]:
     headers: list[tuple[bytes, bytes]] = []
     size = 0
     while True:
         line = await reader.readline()
         size += len(line)
         if size > HEAD_LIMIT:
-            raise httpx.RemoteProtocolError(f"response head longer than {HEAD_LIMIT} bytes", request=request)
+            raise httpx.RemoteProtocolError(f"response head longer than {HEAD_LIMIT} bytes")
         if not line.endswith(b"\n"):
-            raise httpx.RemoteProtocolError("server disconnected in the middle of the headers", request=request)
+            raise httpx.RemoteProtocolError("server disconnected in the middle of the headers")
         line = line.rstrip(b"\r\n")
         if not line:
             return headers
@@ -406,12 +478,12 @@ async def _header_lines(reader: asyncio.StreamReader, request: httpx.Request) ->
             continue
         name, sep, value = line.partition(b":")
         if not sep or not name or name != name.strip() or b" " in name:
-            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}", request=request)
+            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
         headers.append((name, value.strip(b" \t")))
 
 
 def _framing(
-    request: httpx.Request, status: int, version: bytes, headers: list[tuple[bytes, bytes]]
+    head_only: bool, status: int, version: bytes, headers: list[tuple[bytes, bytes]]
 ) -> tuple[bool, int | None, bool]:
     """(chunked, content length or None for read-until-close, keep-alive) per RFC 9112 §6.3."""
     transfer: bytes | None = None
@@ -427,7 +499,7 @@ def _framing(
             connection += b"," + value.lower()
     tokens = {t.strip() for t in connection.split(b",")}
     keep_alive = version == b"HTTP/1.1" and b"close" not in tokens or b"keep-alive" in tokens
-    if request.method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
+    if head_only or status in _NO_BODY_STATUSES or 100 <= status < 200:
         return False, 0, keep_alive
     if transfer is not None:
         if transfer.rsplit(b",", 1)[-1].strip() == b"chunked":
@@ -435,6 +507,6 @@ def _framing(
         return False, None, False  # another coding last: the body ends when the connection does
     if lengths:
         if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-            raise httpx.RemoteProtocolError(f"invalid Content-Length {sorted(lengths)!r}", request=request)
+            raise httpx.RemoteProtocolError(f"invalid Content-Length {sorted(lengths)!r}")
         return False, int(next(iter(lengths))), keep_alive
     return False, None, False

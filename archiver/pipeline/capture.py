@@ -158,7 +158,7 @@ class WorkRunner(Protocol):
     """Captures URLs elsewhere for an open engine: adopts each batch into it, then yields it."""
 
     def capture_batches(
-        self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool
+        self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool, with_text: bool = True
     ) -> AsyncGenerator[list[CaptureResult], None]: ...
 
 
@@ -268,31 +268,39 @@ class CaptureEngine:
         index.apply_recovery(report)
         return len(report.captures)
 
-    def adopt(self, results: Iterable[CaptureResult], rows: Iterable[Capture]) -> None:
+    def adopt(
+        self, results: Iterable[CaptureResult], rows: Iterable[Capture], hosts: Iterable[str] | None = None
+    ) -> None:
         """Take captures made elsewhere: `rows` go to the index, and the next capture of each
         result's URL returns that result instead of fetching again.
 
         A result's own row is held back until then, so that what a caller reads of the URL's
         history before capturing it (the nightly check's "previous capture") is what it would
         have read in-process; the rest, and anything never asked for, is indexed regardless.
+        `hosts` (the politeness hosts the results were fetched from) spares parsing every URL again.
         """
         _, index = self._require_open()
+        results = list(results)
         own = {r.capture.id for r in results}
         for row in rows:
             if row.id in own:
                 self._held[row.id] = row
             else:
                 index.queue_capture(row)
-        interval = self.config.fetch.host_interval
-        hosts: set[str] = set()
         for result in results:
             self._adopted[result.capture.url] = result
-            with contextlib.suppress(ArchiverError, ValueError):
-                hosts.add(parse_url(result.capture.url).host)
-        if interval > 0:
-            # The worker fetched these hosts moments ago: our own next request (a probe) waits its turn.
-            for host in hosts:
-                self._fetcher.defer_host(host, interval)
+        interval = self.config.fetch.host_interval
+        if interval <= 0:
+            return
+        if hosts is None:
+            found: set[str] = set()
+            for result in results:
+                with contextlib.suppress(ArchiverError, ValueError):
+                    found.add(parse_url(result.capture.url).host)
+            hosts = found
+        # The worker fetched these hosts moments ago: our own next request (a probe) waits its turn.
+        for host in hosts:
+            self._fetcher.defer_host(host, interval)
 
     @property
     def fetcher(self) -> Fetcher:
@@ -330,14 +338,21 @@ class CaptureEngine:
             )
         return result
 
-    async def _capture_one(self, url: str, with_main_text: bool) -> CaptureResult:
-        store, index = self._require_open()
+    def claim(self, url: str) -> CaptureResult | None:
+        """The adopted result for `url` (its row indexed now), or None when none is waiting."""
+        _, index = self._require_open()
         adopted = self._adopted.pop(url, None)
         if adopted is not None:
             held = self._held.pop(adopted.capture.id, None)
             if held is not None:
                 index.queue_capture(held)
+        return adopted
+
+    async def _capture_one(self, url: str, with_main_text: bool) -> CaptureResult:
+        adopted = self.claim(url)
+        if adopted is not None:
             return adopted
+        store, index = self._require_open()
         outcome = await self._fetcher.fetch(url)
         with outcome:
             capture_id = self._new_id()
@@ -417,10 +432,25 @@ async def capture_urls(
 ) -> list[Capture]:
     """Capture `urls`; with a runner (archiver.cluster.with_cluster) they are captured on its cluster."""
     async with CaptureEngine(config, clock=clock, new_id=new_id) as engine:
-        if runner is not None:
-            async for _batch in runner.capture_batches(urls, engine, with_main_text=False):
-                pass  # adopted by the runner; capture_many below returns them in input order
-        return await engine.capture_many(urls, progress)
+        if runner is None:
+            return await engine.capture_many(urls, progress)
+        got: dict[str, Capture] = {}
+        # Only the captures are kept here, so the workers send back no page text.
+        async for batch in runner.capture_batches(urls, engine, with_main_text=False, with_text=False):
+            for result in batch:
+                claimed = engine.claim(result.capture.url)
+                if claimed is not None:
+                    got[claimed.capture.url] = claimed.capture
+                    if progress is not None:
+                        progress(claimed.capture)
+        # A URL given twice (in-process, captured twice) or one the cluster returned nothing for is captured here.
+        seen: set[str] = set()
+        first: list[bool] = []
+        for url in urls:
+            first.append(url in got and url not in seen)
+            seen.add(url)
+        rest = iter(await engine.capture_many([u for u, f in zip(urls, first, strict=True) if not f], progress))
+        return [got[u] if f else next(rest) for u, f in zip(urls, first, strict=True)]
 
 
 def capture(urls: Sequence[str], config: Config) -> list[Capture]:

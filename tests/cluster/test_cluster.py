@@ -8,6 +8,7 @@ the in-process engine on the same sites; politeness is read from the server's ow
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,7 +28,7 @@ from archiver.cluster.dask_runner import DaskRunner
 from archiver.cluster.worker import check_folder
 from archiver.config import Config, load_config
 from archiver.errors import ClusterError
-from archiver.models import ArchivePaths, Capture, Report
+from archiver.models import ArchivePaths, Capture, LiveVerdict, Report
 from archiver.nightly.run import run_once
 from archiver.nightly.watchlist import open_watch
 from archiver.pipeline import stored as store_ops
@@ -198,6 +200,33 @@ def test_check_on_the_cluster_equals_the_in_process_run(scheduler: str, site: tu
 
     assert verdicts(there) == verdicts(here)
     assert_archive_clean(there_cfg, [r.live_capture for r in there.results])
+
+
+def test_the_coordinators_probes_wait_out_the_workers_host_interval(
+    scheduler: str, site: tuple[Site, int], tmp_path: Path
+) -> None:
+    """A soft-404 probe is fetched by the coordinator right after the host's shard returns: the
+    host interval must still hold between the worker's last request and the probe."""
+    handler, port = site
+    interval = 0.6
+    urls = site_urls(port, 2, hosts=2)
+    docs = [Document("paper.md", "\n".join(f"<{u}>" for u in urls).encode())]
+    base = settings(tmp_path / "a", scheduler, host_interval=interval, host_concurrency=1)
+    config = dataclasses.replace(base, live=dataclasses.replace(base.live, soft_404_probe=True))
+    report = check(docs, config)
+    assert [r.live_verdict for r in report.results] == [LiveVerdict.OK] * len(urls)
+    cited = {urlsplit(u).path for u in urls}
+    by_host: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for host, start, _end, path in handler.log:
+        by_host[host].append((start, path))
+    assert len(by_host) == 2
+    for host, starts in by_host.items():
+        starts.sort()
+        assert any(path not in cited for _, path in starts), f"{host}: no probe was fetched"
+        for (start_a, path_a), (start_b, path_b) in zip(starts, starts[1:], strict=False):
+            assert start_b - start_a >= interval - 0.06, (
+                f"{host}: {path_b} started {start_b - start_a:.3f} s after {path_a}"
+            )
 
 
 def test_check_with_cache_on_the_cluster_sends_the_cluster_nothing(

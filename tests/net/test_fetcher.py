@@ -484,12 +484,20 @@ def test_environment_proxy_is_ignored_unless_trusted(
             assert len(proxy.requests) == 1 and target.hits() == 2
 
 
-def test_a_redirect_to_a_host_httpx_refuses_fails_that_url_only(fetch: Fetch, fc: FetchConfig) -> None:
+@pytest.mark.parametrize("transport", ["asyncio", "httpx"])
+def test_a_redirect_to_a_host_httpx_refuses_fails_that_url_only(fetch: Fetch, fc: FetchConfig, transport: str) -> None:
     bad = response(302, b"", [("Location", "http://xn--zz.com/")])
     with WireServer(routes({"/bad": bad}, default=response(200, BODY))) as server:
-        hopped, good = fetch(fc, server.url("/bad"), server.url("/good"))
+        hopped, good = fetch(fc, server.url("/bad"), server.url("/good"), transport=transport)
     assert hopped.failure is not None and hopped.failure.kind is ErrorKind.INVALID_URL
-    assert "answered with a URL that cannot be requested" in hopped.failure.message
+    if transport == "httpx":
+        # AsyncClient.send parses the Location itself and raises before the 302 can be kept.
+        assert "answered with a URL that cannot be requested" in hopped.failure.message
+    else:
+        # The fetcher's own path keeps the 302 and refuses its target with parse_url's reason.
+        assert [e.status for e in hopped.exchanges] == [302]
+        assert "redirected to 'http://xn--zz.com/', which is refused" in hopped.failure.message
+        assert "not a valid punycode label" in hopped.failure.message
     assert good.failure is None and good.final is not None and good.final.status == 200
 
 

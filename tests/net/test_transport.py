@@ -165,3 +165,53 @@ def test_both_transports_record_the_same_exchange(fc: FetchConfig, transport: st
     assert (final.status, final.reason, final.http_version, final.ip_address) == (200, "OK", "HTTP/1.1", "127.0.0.1")
     assert ("X-Case", "Kept") in final.response_headers and final.body.read_all() == BODY
     assert [name.lower() for name, _ in final.request_headers][:1] == ["host"]
+
+
+# URL shapes whose request target must reach the server exactly as httpx would send it.
+TARGETS = ["/", "/a/b/", "/p;x=1?q=a%20b&r=%7E~", "/caf%C3%A9?x=%zz", "/a?b?c", "/%2F..%2f?", "/a//b"]
+TARGETS += ["/a/./b/../c?d=.."]
+
+
+def _seen(config: FetchConfig, urls: Sequence[str], transport: str) -> list[tuple[str, str, tuple[Any, ...]]]:
+    with WireServer(routes({}, default=response(200, BODY))) as server:
+        outcomes = fetch_in_turn(config, [server.url(u) for u in urls], transport=transport)
+        requests = list(server.requests)  # fetched one after another, so in order
+    assert requests[-1].target == "/a/c?d=.."  # httpx removes dot segments; so must the other path
+    assert all(o.failure is None for o in outcomes) and len(requests) == len(urls)
+    # The port differs between the two servers; everything else must be byte for byte the same.
+    return [(r.method, r.target, tuple((k, v) for k, v in r.headers if k.lower() != "host")) for r in requests]
+
+
+def test_the_fetchers_own_requests_are_what_httpx_would_send(fc: FetchConfig) -> None:
+    """The default path builds its request heads itself (one httpx build per origin): same bytes."""
+    assert _seen(fc, TARGETS, "asyncio") == _seen(fc, TARGETS, "httpx")
+    with WireServer(routes({}, default=response(200, BODY))) as server:
+        [outcome] = fetch_in_turn(fc, [server.url("/x")])
+        [request] = server.requests
+    assert outcome.final is not None and outcome.final.request_headers == request.headers
+    assert request.header("host") == f"127.0.0.1:{server.port}"
+
+
+@pytest.mark.parametrize("transport", ["asyncio", "httpx"])
+def test_a_cookie_set_on_a_redirect_is_not_sent_to_the_next_hop(fc: FetchConfig, transport: str) -> None:
+    """Cookies stay off on both paths: each fetch is a fresh visitor, its hops included (docs/politeness.md)."""
+    table = {
+        "/login": response(302, b"", [("Set-Cookie", "session=abc; Path=/"), ("Location", "/page")]),
+        "/page": response(200, BODY),
+    }
+    with WireServer(routes(table)) as server:
+        [outcome] = fetch_in_turn(fc, [server.url("/login")], transport=transport)
+        assert [r.path for r in server.requests] == ["/login", "/page"]
+        assert all(r.header("cookie") is None for r in server.requests)
+    assert [e.status for e in outcome.exchanges] == [302, 200] and body_of(outcome) == BODY
+    assert outcome.exchanges[0].header("set-cookie") == "session=abc; Path=/"
+
+
+@pytest.mark.parametrize("transport", ["asyncio", "httpx"])
+def test_repeated_retry_after_headers_read_as_httpx_joins_them(fc: FetchConfig, transport: str) -> None:
+    answers = iter([response(429, b"", [("Retry-After", "0"), ("Retry-After", "0")]), response(200, BODY)])
+    with WireServer(lambda request, conn: conn.send(next(answers))) as server:
+        [outcome] = fetch_in_turn(dataclasses.replace(fc, retries=1), [server.url("/")], transport=transport)
+    # "0, 0" is no valid Retry-After, so the backoff applies, as it did through httpx's Headers.get.
+    assert [a.status for a in outcome.attempts] == [429] and outcome.attempts[0].waited_s == fc.backoff_base
+    assert body_of(outcome) == BODY
