@@ -184,6 +184,11 @@ class ClusterConfig:
     max_shard_urls: int = _s(
         5000, "More shards when they would hold more URLs than this (a host is never split); 0: no cap."
     )
+    part_seconds: float = _s(
+        5.0,
+        "A shard sends back what it has after this many seconds and goes on as a new task, so the coordinator "
+        "indexes while workers fetch; 0: once, at its end.",
+    )
 
 
 @dataclass(frozen=True)

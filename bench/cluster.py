@@ -11,7 +11,9 @@ server latencies, each captured in-process and on `local:2`, in the same command
 
 Each side runs in a child process; peak RSS is that process tree's (coordinator + workers),
 sampled, and CPU ms per page is the whole tree's (server excluded): on a shared machine the
-wall-clock figures follow the load, the CPU ones much less. Cluster start-up is timed apart. Usage: .venv/bin/python
+wall-clock figures follow the load, the CPU ones much less; "coordinator" is the coordinating process's own
+share (with the in-process scheduler), "parts" how many shard parts came back. Cluster start-up is timed
+apart. Usage: .venv/bin/python
 bench/cluster.py [--urls 20000] [--hosts 200] [--interval 0.5] [--workers 2] [--latencies 0,50]
 """
 
@@ -75,12 +77,12 @@ class TreeRss:
         self._stop.set()
         self._thread.join()
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the tree so far (live processes: call it before the cluster closes)."""
+    def cpu_seconds(self, own: bool = False) -> float:
+        """User + system CPU of the tree (or this process alone) so far: call it before the cluster closes."""
         import psutil
 
         total = 0.0
-        for proc in [self._me, *self._me.children(recursive=True)]:
+        for proc in [self._me] if own else [self._me, *self._me.children(recursive=True)]:
             try:
                 times = proc.cpu_times()
             except psutil.Error:
@@ -121,18 +123,21 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
             start, cpu = time.perf_counter(), rss.cpu_seconds()
             captures = await capture_urls(urls, config)
             out["seconds"] = time.perf_counter() - start
-            out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
+            out["cpu_ms"] = out["coord_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
             out["startup"] = 0.0
+            out["parts"] = 0
         else:
             from archiver.cluster.dask_runner import DaskRunner
 
             began = time.perf_counter()
             async with DaskRunner(config) as runner:
                 out["startup"] = time.perf_counter() - began
-                start, cpu = time.perf_counter(), rss.cpu_seconds()
+                start, cpu, own = time.perf_counter(), rss.cpu_seconds(), rss.cpu_seconds(own=True)
                 captures = await capture_urls(urls, config, runner=runner)
                 out["seconds"] = time.perf_counter() - start
                 out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
+                out["coord_ms"] = 1000 * (rss.cpu_seconds(own=True) - own) / len(urls)
+                out["parts"] = runner.parts_done
         failed = [c for c in captures if c.status != 200]
         out["count"] = len(captures)
         out["failed"] = len(failed)
@@ -189,7 +194,7 @@ def main() -> None:
     print(f"{args.urls} URLs over {args.hosts} loopback hosts; {os.cpu_count()} cores")
     header = (
         f"{'latency':>8} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8} {'RSS MB':>8}"
-        f" {'CPU ms/page':>12}"
+        f" {'CPU ms/page':>12} {'coordinator':>12} {'parts':>6}"
     )
     print(header)
     base: dict[float, float] = {}
@@ -199,7 +204,8 @@ def main() -> None:
         bound = "" if latency == 0 else f"{100 * rate / (args.hosts / max(args.interval, latency / 1000)):7.1f}%"
         print(
             f"{latency:6.0f}ms {mode:>11} {rate:9.1f} {rate / base[latency]:7.2f}x {bound:>8} "
-            f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f}"
+            f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f} {result['coord_ms']:12.2f}"
+            f" {result['parts']:6d}"
             + (f"  failed {result['failed']}: {result['first_error']}" if result["failed"] else "")
         )
     print(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import shutil
+import threading
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -23,7 +25,7 @@ from types import TracebackType
 from typing import Any
 
 import dask.config
-from distributed import Client, Future, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed, get_worker
 
 from archiver.cluster.shards import Pace, plan_shards
 from archiver.cluster.worker import (
@@ -54,6 +56,11 @@ def _describe(address: str) -> str:
     return f"the Dask scheduler at {address}"
 
 
+def run_here(task: ShardTask) -> tuple[str, ShardResult]:
+    """The Dask task: one part of a shard, with the address of the worker that ran it."""
+    return get_worker().address, run_shard(task)
+
+
 class DaskRunner:
     """A WorkRunner over a Dask cluster (open it with `async with`)."""
 
@@ -63,6 +70,7 @@ class DaskRunner:
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
         self.shards_done = 0
+        self.parts_done = 0  # shard parts returned (a shard returns every cluster.part_seconds)
         self.recovered = 0  # captures taken over from dead attempts (for reports and tests)
         self.replayed = 0  # captures of earlier, lost batches indexed at the start of a batch
 
@@ -147,27 +155,30 @@ class DaskRunner:
         workers: int,
         main: bool,
         with_text: bool,
-    ) -> list[ShardTask]:
+    ) -> tuple[list[ShardTask], dict[str, tuple[Capture, ...]]]:
+        """The batch's shards, and each URL's priors (a later part of a shard is sent its URLs' again)."""
         index = engine.index
         fetch = self.config.fetch
         pace = Pace(fetch.host_concurrency, fetch.host_interval)
         tasks = []
+        priors_of: dict[str, tuple[Capture, ...]] = {}
         cluster = self.config.cluster
         for shard in plan_shards(urls, workers, pace, cluster.shards_per_worker, cluster.max_shard_urls):
-            priors: list[Capture] = []
             if index is not None:
                 for url in shard.urls:
                     latest = index.latest_capture(url)
                     if latest is not None:
-                        priors.append(latest)
+                        found = [latest]
                         if latest.final_url and latest.final_url != url:
                             by_final = index.latest_capture(latest.final_url)
                             if by_final is not None:
-                                priors.append(by_final)
+                                found.append(by_final)
+                        priors_of[url] = tuple(found)
+            priors = tuple(p for url in shard.urls for p in priors_of.get(url, ()))
             tasks.append(
-                ShardTask(self.config, batch, shard.id, shard.urls, token, main, tuple(priors), with_text, shard.hosts)
+                ShardTask(self.config, batch, shard.id, shard.urls, token, main, priors, with_text, shard.hosts)
             )
-        return tasks
+        return tasks, priors_of
 
     async def capture_batches(
         self, urls: Sequence[str], engine: CaptureEngine, *, with_main_text: bool, with_text: bool = True
@@ -199,38 +210,72 @@ class DaskRunner:
         token = uuid.uuid4().hex
         (folder / TOKEN_NAME).write_text(token + "\n", encoding="ascii")
         workers = await asyncio.to_thread(self._check_workers, batch, token)
-        tasks = self._tasks(urls, engine, batch, token, workers, with_main_text, with_text)
-        futures: list[Future[Any]] = [
-            self.client.submit(run_shard, task, key=f"archiver-{batch}-{task.shard_id}", pure=False) for task in tasks
-        ]
+        tasks, priors_of = self._tasks(urls, engine, batch, token, workers, with_main_text, with_text)
+        running: dict[str, ShardTask] = {}
+        futures: list[Future[Any]] = []
+
+        def submit(task: ShardTask, where: str | None = None) -> Future[Any]:
+            # A later part goes back to the worker of the part before (its hosts' clocks and
+            # connections are there), or anywhere if that worker is gone.
+            key = f"archiver-{batch}-{task.part_id}"
+            running[key] = task
+            if where is None:
+                future = self.client.submit(run_here, task, key=key)
+            else:
+                future = self.client.submit(run_here, task, key=key, workers=[where], allow_other_workers=True)
+            futures.append(future)
+            return future
+
+        completed = as_completed([submit(task) for task in tasks])
         loop = asyncio.get_running_loop()
         arrived: asyncio.Queue[Future[Any] | BaseException | None] = asyncio.Queue()
+        stopping = threading.Event()
+        taken = threading.Semaphore(0)
 
         def pump() -> None:
             try:
-                for future in as_completed(futures):
+                for future in completed:
+                    if stopping.is_set():
+                        return
                     loop.call_soon_threadsafe(arrived.put_nowait, future)
+                    # Wait until the shard's next part (if any) is added: the iteration must not
+                    # run dry and end in between.
+                    taken.acquire()
+                    if stopping.is_set():
+                        return
                 loop.call_soon_threadsafe(arrived.put_nowait, None)
             except BaseException as exc:  # handed to the loop, which raises it where it is understood
                 loop.call_soon_threadsafe(arrived.put_nowait, exc)
 
         pumping = asyncio.ensure_future(asyncio.to_thread(pump))
         indexed: set[str] = set()
-        done = 0
+        done, total = 0, len(tasks)
         try:
-            while done < len(futures):
+            while done < total:
                 item = await arrived.get()
                 if item is None:
-                    break
+                    raise ClusterError(f"the cluster returned {done} of {total} shards and then nothing more")
                 if isinstance(item, BaseException):
-                    raise self._lost(done, len(futures), item) from item
-                result = await asyncio.to_thread(self._result, item, done, len(futures))
+                    raise self._lost(done, total, item) from item
+                try:
+                    where, result = await asyncio.to_thread(self._result, item, done, total)
+                    task = running.pop(str(item.key))
+                    if result.remaining:
+                        priors = tuple(p for url in result.remaining for p in priors_of.get(url, ()))
+                        following = dataclasses.replace(
+                            task, urls=result.remaining, part=task.part + 1, not_before=result.not_before, priors=priors
+                        )
+                        completed.add(submit(following, where))
+                    else:
+                        done += 1
+                        self.shards_done += 1
+                finally:
+                    taken.release()
                 rows = [r for r in result.rows if r.id not in indexed]
                 indexed.update(r.id for r in rows)
                 engine.adopt(result.results, rows, result.hosts or None)
                 self.recovered += result.recovered
-                done += 1
-                self.shards_done += 1
+                self.parts_done += 1
                 item.release()
                 yield list(result.results)
             # Files of attempts that died and were not taken over (rare: see worker.py) are sealed
@@ -238,6 +283,8 @@ class DaskRunner:
             engine.recover()
             shutil.rmtree(folder, ignore_errors=True)
         finally:
+            stopping.set()
+            taken.release()
             for future in futures:
                 with contextlib.suppress(Exception):  # a lost scheduler cannot be told
                     if not future.done():
@@ -269,7 +316,7 @@ class DaskRunner:
             shutil.rmtree(folder, ignore_errors=True)
         return count
 
-    def _result(self, future: Future[Any], done: int, total: int) -> ShardResult:
+    def _result(self, future: Future[Any], done: int, total: int) -> tuple[str, ShardResult]:
         try:
             result: Any = future.result()
         except ClusterError:
@@ -280,9 +327,9 @@ class DaskRunner:
             if future.status == "cancelled" or type(exc).__name__ in ("CommClosedError", "FutureCancelledError"):
                 raise self._lost(done, total, exc) from exc
             raise ClusterError(f"shard {future.key} failed on the cluster: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(result, ShardResult):
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], ShardResult)):
             raise ClusterError(f"shard {future.key} returned {type(result).__name__}, not a ShardResult")
-        return result
+        return str(result[0]), result[1]
 
     def _lost(self, done: int, total: int, exc: BaseException) -> ClusterLost:
         return ClusterLost(

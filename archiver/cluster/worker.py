@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import socket
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from archiver.cluster.shards import group_by_host
 from archiver.config import Config
 from archiver.content.fingerprint import fingerprint
 from archiver.errors import ArchiverError, ClusterError
@@ -35,6 +39,20 @@ TOKEN_NAME = "token"
 
 _loop_lock = threading.Lock()
 _shard_loop: asyncio.AbstractEventLoop | None = None
+
+
+_gates: dict[int, asyncio.Semaphore] = {}
+
+
+def _worker_gate(concurrency: int) -> asyncio.Semaphore:
+    """The URLs in flight on this worker, all its shards together: `[fetch] concurrency`, as in-process.
+
+    Only used on the shard loop (one thread), so the dictionary needs no lock.
+    """
+    gate = _gates.get(concurrency)
+    if gate is None:
+        gate = _gates[concurrency] = asyncio.Semaphore(max(1, concurrency))
+    return gate
 
 
 def shard_loop() -> asyncio.AbstractEventLoop:
@@ -64,6 +82,13 @@ class ShardTask:
     priors: tuple[Capture, ...] = ()  # the index's latest capture by URL (and by its final URL)
     with_text: bool = True  # False: the coordinator keeps only the captures, so no fingerprint travels back
     hosts: tuple[str, ...] = ()  # the shard's politeness hosts (cluster.shards.host_key)
+    part: int = 0  # 0, then 1, 2 ... for the continuations of a shard that handed back part of its URLs
+    not_before: tuple[tuple[str, float], ...] = ()  # host -> epoch seconds before which it is not fetched
+
+    @property
+    def part_id(self) -> str:
+        """The journal folder of this part: a retry of it takes over only what this part stored."""
+        return self.shard_id if self.part == 0 else f"{self.shard_id}.{self.part}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,8 @@ class ShardResult:
     rows: tuple[Capture, ...]  # what the coordinator indexes: every capture stored for this shard
     recovered: int  # captures taken over from an earlier attempt's WARC file
     hosts: tuple[str, ...] = ()  # the hosts fetched (the task's), for the coordinator's politeness
+    remaining: tuple[str, ...] = ()  # URLs not started when the part's time was up: the next part's
+    not_before: tuple[tuple[str, float], ...] = ()  # host -> epoch seconds: the next part's politeness
 
 
 def batch_folder(archive_dir: Path, batch: str) -> Path:
@@ -187,7 +214,17 @@ def _earlier_attempts(task: ShardTask, journal: Path) -> tuple[dict[str, Capture
     return done, rows
 
 
-async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _PriorRows) -> list[CaptureResult]:
+@dataclass(frozen=True)
+class _Part:
+    """What one part of a shard captured, what it left for the next part, and its hosts' waits."""
+
+    results: list[CaptureResult]
+    remaining: tuple[str, ...]
+    not_before: tuple[tuple[str, float], ...]
+
+
+async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _PriorRows) -> _Part:
+    """Capture `urls`, host by host; after `part_seconds` no new fetch starts and the rest is handed back."""
     root = task.config.archive_dir
 
     def journal(final: Path) -> None:
@@ -196,33 +233,58 @@ async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _P
             handle.flush()
             os.fsync(handle.fileno())
 
+    loop = asyncio.get_running_loop()
+    budget = task.config.cluster.part_seconds
+    stop_at = loop.time() + budget if budget > 0 else math.inf
+    done: dict[str, CaptureResult] = {}
+
+    gate = _worker_gate(task.config.fetch.concurrency)
+
+    async def feed(queue: deque[str], engine: CaptureEngine) -> None:
+        # One feeder per allowed connection of a host, so a host's URLs start in order and none
+        # starts after the part's time is up (the ones in flight finish: nothing is cut off). A URL
+        # is taken only with a place in the worker's gate, so few are in flight when time is up.
+        while queue and loop.time() < stop_at:
+            async with gate:
+                if not queue or loop.time() >= stop_at:
+                    return
+                url = queue.popleft()
+                done[url] = await engine.capture_detailed(url, with_main_text=task.with_main_text)
+
     async with CaptureEngine(task.config, rows=rows, on_warc_open=journal) as engine:
-        return list(
-            await asyncio.gather(*(engine.capture_detailed(u, with_main_text=task.with_main_text) for u in urls))
-        )
+        now = time.time()
+        for host, epoch in task.not_before:  # the previous part's politeness, carried over
+            engine.fetcher.defer_host(host, epoch - now)
+        queues = [deque(group) for group in group_by_host(urls).values()]
+        width = max(1, task.config.fetch.host_concurrency)
+        await asyncio.gather(*(feed(queue, engine) for queue in queues for _ in range(width)))
+        now = time.time()
+        waits = tuple((host, now + seconds) for host, seconds in sorted(engine.fetcher.host_waits().items()))
+    remaining = tuple(u for u in urls if u not in done)
+    return _Part([done[u] for u in urls if u in done], remaining, waits)
 
 
 def run_shard(task: ShardTask) -> ShardResult:
     """Capture one shard (the Dask task); an earlier attempt's captures are taken over, not refetched."""
     name = check_folder(task.config.archive_dir, task.batch, task.token)
-    journal = batch_folder(task.config.archive_dir, task.batch) / task.shard_id
+    journal = batch_folder(task.config.archive_dir, task.batch) / task.part_id
     journal.mkdir(parents=True, exist_ok=True)
     try:
         done, rows = _earlier_attempts(task, journal)
     except (ArchiverError, OSError) as exc:
         if isinstance(exc, ClusterError):
             raise
-        raise ClusterError(f"shard {task.shard_id}: an earlier attempt's files could not be read: {exc}") from exc
+        raise ClusterError(f"shard {task.part_id}: an earlier attempt's files could not be read: {exc}") from exc
     todo = [u for u in task.urls if u not in done]
     prior_rows = _PriorRows(task.priors)
     listing = journal / f"{uuid.uuid4().hex}.files"
-    fresh = (
+    part = (
         asyncio.run_coroutine_threadsafe(_capture(task, todo, listing, prior_rows), shard_loop()).result()
         if todo
-        else []
+        else _Part([], (), task.not_before)
     )
     by_url = dict(done)
-    by_url.update((r.capture.url, r) for r in fresh)
+    by_url.update((r.capture.url, r) for r in part.results)
     if not task.with_text:
         by_url = {url: CaptureResult(r.capture, None) for url, r in by_url.items()}
     return ShardResult(
@@ -232,4 +294,6 @@ def run_shard(task: ShardTask) -> ShardResult:
         tuple(rows) + tuple(prior_rows.stored),
         len(done),
         task.hosts,
+        part.remaining,
+        part.not_before,
     )

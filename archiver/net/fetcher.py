@@ -353,6 +353,11 @@ class Fetcher:
         """Start nothing on `host` for `seconds` (another process fetched it just now)."""
         self._hosts.defer(host, seconds)
 
+    def host_waits(self) -> dict[str, float]:
+        """Seconds each host must still wait before its next request (interval, Retry-After): handed
+        to whoever fetches the host next, so politeness outlives this Fetcher."""
+        return self._hosts.waits()
+
     async def fetch(self, url: str) -> FetchOutcome:
         """Fetch `url`, following redirects; per-URL problems end up in `outcome.failure`."""
         if self._client is None:

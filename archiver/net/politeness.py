@@ -140,6 +140,11 @@ class HostLimiter:
         state = self._state(host)
         state.next_start = max(state.next_start, self._clock() + max(0.0, seconds))
 
+    def waits(self) -> dict[str, float]:
+        """Seconds until each host may start its next request, for the hosts that must still wait."""
+        now = self._clock()
+        return {host: state.next_start - now for host, state in self._hosts.items() if state.next_start > now}
+
     def in_flight(self, host: str) -> int:
         state = self._hosts.get(host)
         return 0 if state is None else state.in_flight
