@@ -3,7 +3,8 @@
 Pure: it reads the payload it is given. Visible text comes from selectolax (Lexbor), fast enough
 for every capture; main text (for drift only, on request) from trafilatura in `fast` mode, a
 well-kept extractor that drops navigation and footers. `text_sha256` hashes NFC-normalised text,
-so encodings do not change it; drift compares the looser `comparable_text`.
+so encodings do not change it; drift compares the looser `comparable_text`. Asked for the markup
+(to read the page's kind), it also measures the page's shape on the same parse.
 See docs/drift-thresholds.md.
 """
 
@@ -21,6 +22,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from archiver.content.body import Body
 from archiver.content.decoding import decode_payload, html_text_of, plain_text_of
+from archiver.content.pageshape import SCRIPTING, TWO_SPACES, PageShape, measure
 from archiver.errors import DecodeError
 
 # What a page-kind reader needs of the decoded page: walls and notices are small, and an article
@@ -32,6 +34,15 @@ class PayloadKind(StrEnum):
     HTML = "html"
     TEXT = "text"
     BINARY = "binary"
+
+
+@dataclass(frozen=True)
+class Markup:
+    """The decoded page's first MARKUP_CHARS, and its shape when the fingerprint's own parse of the
+    same characters measured it (an HTML page that fits), so that reading its kind parses nothing."""
+
+    text: str
+    shape: PageShape | None = None
 
 
 @dataclass(frozen=True)
@@ -49,19 +60,20 @@ class Fingerprint:
     text: str | None
     main_text: str | None = None
     error: str | None = None
-    markup: str | None = None  # the decoded page's first MARKUP_CHARS, only when asked (to read its kind)
+    markup: Markup | None = None  # only when asked (to read its kind)
 
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _TEXT_TYPES = frozenset(
     {"application/json", "application/xml", "application/javascript", "application/x-javascript", "application/rss+xml"}
 )
-_DROPPED_TAGS = ["script", "style", "noscript", "template"]
-# Elements that start a new line of text: the paragraphs drift diffs on.
+_DROPPED_TAGS = SCRIPTING
+# Elements that start a new line of text: the paragraphs drift diffs on. Found by tag name, not CSS
+# (see `content.pageshape`): the order "\n" is put around them in does not change the text.
 _BLOCKS = (
     "address,article,aside,blockquote,br,dd,details,div,dl,dt,fieldset,figcaption,figure,footer,form,"
     "h1,h2,h3,h4,h5,h6,header,hr,li,main,nav,ol,p,pre,section,summary,table,td,th,tr,ul,option"
-)
+).split(",")
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|title|p|div|meta|br)\b", re.I | re.S
 )
@@ -104,8 +116,26 @@ def payload_kind(content_type: str | None, head: bytes) -> PayloadKind:
 
 def normalise_text(text: str) -> str:
     """NFC, whitespace collapsed within each line, lines stripped, blank lines dropped."""
-    lines = (" ".join(line.split()) for line in unicodedata.normalize("NFC", text).splitlines())
-    return "\n".join(line for line in lines if line)
+    if not text.isascii():
+        lines = (" ".join(line.split()) for line in unicodedata.normalize("NFC", text).splitlines())
+        return "\n".join(line for line in lines if line)
+    # The same for ASCII (already NFC), without a string per word: every line break becomes "\n" and
+    # every other space " " (memchr scans), so a line needs splitting only if it holds two spaces in a row.
+    for brk in _ASCII_BREAKS:
+        if brk in text:
+            text = text.replace(brk, "\n")
+    for space in _ASCII_SPACES:
+        if space in text:
+            text = text.replace(space, " ")
+    stripped = [line.strip(" ") for line in text.split("\n")]
+    if not TWO_SPACES.search(text):
+        return "\n".join([line for line in stripped if line])
+    return "\n".join([" ".join(line.split()) if "  " in line else line for line in stripped if line])
+
+
+# ASCII characters `str.splitlines()` breaks at besides "\n", and the others `str.split()` splits at.
+_ASCII_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+_ASCII_SPACES = "\t\x1f"
 
 
 def text_digest(text: str) -> str:
@@ -176,16 +206,26 @@ def _head(payload: IO[bytes] | bytes | Body, content_encoding: str | None) -> by
 
 def visible_text(html: str) -> tuple[str, str | None]:
     """(normalised visible text, normalised title or None) of an HTML document."""
+    text, title, _ = _read_html(html, with_shape=False)
+    return text, title
+
+
+def _read_html(html: str, *, with_shape: bool) -> tuple[str, str | None, PageShape | None]:
     tree = LexborHTMLParser(html)
-    title_node = tree.css_first("title")
-    title = normalise_text(title_node.text()) if title_node is not None else None
-    tree.strip_tags(_DROPPED_TAGS)
-    for node in tree.css(_BLOCKS):
-        node.insert_before("\n")
-        node.insert_after("\n")
+    titles = tree.tags("title")
+    title = normalise_text(titles[0].text()) if titles else None
+    shape = None
+    if with_shape:
+        shape = measure(tree, len(html))  # strips _DROPPED_TAGS, leaves the rest as it was
+    else:
+        tree.strip_tags(_DROPPED_TAGS)
+    for tag in _BLOCKS:
+        for node in tree.tags(tag):
+            node.insert_before("\n")
+            node.insert_after("\n")
     root = tree.body or tree.root
     text = root.text() if root is not None else ""
-    return normalise_text(text), title or None
+    return normalise_text(text), title or None, shape
 
 
 def main_text(html: str) -> str | None:
@@ -230,13 +270,15 @@ def fingerprint(
     kind = head_kind or payload_kind(None, data[:1024])
     if kind is PayloadKind.BINARY:
         return Fingerprint(kind, None, None, None, None)
+    shape = None
     if kind is PayloadKind.HTML:
         encoding, html = html_text_of(data, content_type)
-        text, title = visible_text(html)
+        # The page-kind reader reads the first MARKUP_CHARS: measured here only when that is the whole page.
+        text, title, shape = _read_html(html, with_shape=with_markup and len(html) <= MARKUP_CHARS)
         main = (main_text(html) or text) if with_main_text else None
     else:
         encoding, html = plain_text_of(data, content_type)
         text, title = normalise_text(html), None
         main = text if with_main_text else None
-    markup = html[:MARKUP_CHARS] if with_markup else None
+    markup = Markup(html[:MARKUP_CHARS], shape) if with_markup else None
     return Fingerprint(kind, text_digest(text), title, encoding, text, main, markup=markup)

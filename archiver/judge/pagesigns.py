@@ -155,8 +155,8 @@ ROOT_PATHS = frozenset({"", "/", "/index.html", "/index.htm", "/index.php", "/in
 REFUSING_STATUSES = frozenset({202, 403, 405, 412, 429})
 SCRIPT_WALL_STATUSES = frozenset({202, 412})
 
-# Elements that mount a client-side app, and what a page says when it needs scripts to show anything.
-MOUNT_POINTS = "#root, #app, #__next, #__nuxt, #react-root, #q-app, #svelte, app-root, [data-reactroot]"
+# What a page says when it needs scripts to show anything (the elements that mount an app are
+# `content.pageshape.MOUNT_POINTS`, looked for while the page is measured).
 NEEDS_SCRIPT = re.compile(
     r"enable javascript|javascript is (?:not available|disabled|required)|without javascript|开启\s*javascript"
     r"|启用\s*javascript|浏览器不支持javascript",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+import sys
 import time
 import tomllib
 from collections import Counter
@@ -10,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
+from archiver.judge import pagekind
+from archiver.judge import pagesigns as signs
 from archiver.judge.pagekind import MAX_CHARS, PageClass, PageInput, classify
 from archiver.models import PageKind
 
@@ -175,3 +181,42 @@ def test_precedence_a_challenge_title_outweighs_a_5xx_status() -> None:
     got = classify(PageInput(html=html, status=503, headers={"Server": "cloudflare"}))
     assert got.kind is PageKind.CHALLENGE
     assert got.describe() == "a bot challenge (title says 'Just a moment...')"
+
+
+# ---- the first-character guard on the phrase tables
+
+
+def test_every_phrase_table_is_guarded_and_the_guard_passes_every_first_character() -> None:
+    """The guard may only turn away positions no phrase can start at, case folding included (ſ, K, İ)."""
+    constants, parser = importlib.import_module("re._constants"), importlib.import_module("re._parser")
+    cased = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).lower() != chr(i) or chr(i).upper() != chr(i)]
+    for kind, pattern in signs.SPECIFIC.items():
+        guarded = pagekind._SPECIFIC[kind]
+        assert guarded is not pattern and guarded.pattern.endswith(f"(?:{pattern.pattern})"), kind
+        guard = re.compile(guarded.pattern[: guarded.pattern.index("])(?:") + 2], pattern.flags)
+        firsts, nullable = pagekind._first_chars(parser.parse(pattern.pattern, pattern.flags).data, constants)
+        assert firsts and not nullable
+        for low, high in firsts:
+            # A lone character is a literal in the pattern, a range a character set: compiled as they were.
+            source = re.escape(low) if low == high else f"[{re.escape(low)}-{re.escape(high)}]"
+            starts = re.compile(source, pattern.flags)
+            assert all(guard.match(ch) for ch in [*cased, low, high] if starts.fullmatch(ch)), (kind, low, high)
+
+
+def test_guarded_phrase_tables_find_what_the_plain_ones_find_in_the_corpus() -> None:
+    texts = []
+    for name in load_corpus():
+        tree = LexborHTMLParser((PAGES / f"{name}.html").read_text(encoding="utf-8"))
+        texts += [node.text() for node in tree.css("title, h1, h2, h3")]
+        texts.append(" ".join((tree.body.text(separator=" ") if tree.body else "").split())[:4000])
+    texts += ["ſign in to continue", "LOG İN TO", "Page Not Found", "KEINE 404 Error", "页面不存在或已被删除"]
+    for kind, pattern in signs.SPECIFIC.items():
+        for text in texts:
+            spans = [m.span() for m in pattern.finditer(text)]
+            assert [m.span() for m in pagekind._SPECIFIC[kind].finditer(text)] == spans, (kind, text)
+
+
+def test_a_pattern_that_may_start_anywhere_is_left_unguarded() -> None:
+    for source in (r"\w+ not found", r"(?:a)?", r".{0,3}denied", r"[^x]y"):
+        pattern = re.compile(source, re.I)
+        assert pagekind.guarded(pattern) is pattern
