@@ -163,17 +163,23 @@ class DaskRunner:
         tasks = []
         priors_of: dict[str, tuple[Capture, ...]] = {}
         cluster = self.config.cluster
-        for shard in plan_shards(urls, workers, pace, cluster.shards_per_worker, cluster.max_shard_urls):
-            if index is not None:
-                for url in shard.urls:
-                    latest = index.latest_capture(url)
-                    if latest is not None:
-                        found = [latest]
-                        if latest.final_url and latest.final_url != url:
-                            by_final = index.latest_capture(latest.final_url)
-                            if by_final is not None:
-                                found.append(by_final)
-                        priors_of[url] = tuple(found)
+        shards = plan_shards(urls, workers, pace, cluster.shards_per_worker, cluster.max_shard_urls)
+        if index is not None:
+            # Batched lookups (by URL, then by the final URL of those that redirected), a few hundred
+            # URLs a query, instead of one or two queries per URL on the coordinator's one core.
+            latest = index.latest_captures(u for shard in shards for u in shard.urls)
+            finals = {c.final_url for u, c in latest.items() if c is not None and c.final_url and c.final_url != u}
+            by_final = index.latest_captures(finals) if finals else {}
+            for url, capture in latest.items():
+                if capture is None:
+                    continue
+                found = [capture]
+                if capture.final_url and capture.final_url != url:
+                    extra = by_final.get(capture.final_url)
+                    if extra is not None:
+                        found.append(extra)
+                priors_of[url] = tuple(found)
+        for shard in shards:
             priors = tuple(p for url in shard.urls for p in priors_of.get(url, ()))
             tasks.append(
                 ShardTask(self.config, batch, shard.id, shard.urls, token, main, priors, with_text, shard.hosts)

@@ -401,6 +401,9 @@ class CaptureEngine:
 
     async def capture_many(self, urls: Iterable[str], progress: Progress | None = None) -> list[Capture]:
         """Capture every URL concurrently (the Fetcher enforces the limits); results in input order."""
+        urls = list(urls)
+        if self.index is not None and not self.index.read_only and len(urls) > 1:
+            self.index.prefetch_latest(urls)  # the revisit baselines in one query, not one per URL
 
         async def one(url: str) -> Capture:
             result = await self.capture(url)
