@@ -74,3 +74,24 @@ def test_a_capture_lost_to_recovery_is_said_at_once(config: Config, caplog: pyte
         notes = asyncio.run(open_and_close())
     assert notes and "lost" in notes[0]
     assert any("recovery dropped indexed capture lost" in r.getMessage() for r in caplog.records)
+
+
+def test_capture_ids_are_distinct_uuid4_and_a_forked_child_draws_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import uuid
+
+    ids = archiver.pipeline.capture._RandomIds()
+    drawn = [ids() for _ in range(3000)]  # more than one pool of 256
+    assert len(set(drawn)) == len(drawn)
+    for value in drawn:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    before = ids()
+    parent = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: parent + 1)  # what a fork looks like to the pool
+    pools: list[int] = []
+    real = os.urandom
+    monkeypatch.setattr(os, "urandom", lambda n: pools.append(n) or real(n))
+    after = ids()
+    assert pools == [16 * 256], "the child refilled instead of reusing the parent's bytes"
+    assert after != before
