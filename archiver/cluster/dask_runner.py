@@ -45,11 +45,20 @@ from archiver.pipeline.capture import CaptureEngine, CaptureResult
 LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT = "10s"
 COORDINATOR_LOCK = "coordinator.lock"  # held while a batch runs, so a later one never replays it
-# Dask's statistical profiler samples every worker thread's stack 100 times a second: on a worker
-# whose shards keep its core busy that costs a tenth of the capture CPU, for a dashboard view
-# nobody reads here. A real cluster's workers take theirs from their own Dask config
-# (DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False, see docs/scale.md).
-LOCAL_WORKER_SETTINGS = {"distributed.worker.profile.enabled": False}
+# What a local cluster's workers are started with, measured on bench/cluster.py (docs/scale.md): a
+# worker's shard loop cost 1.9 ms a page under Dask's defaults and 1.4 ms, as in-process, without
+# them. Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for numpy-sized arrays: glibc then hands
+# freed memory back to the kernel all the time (and stops tuning its mmap threshold), and a capture
+# that allocates and frees many small bodies pays it in page faults. Its statistical profiler
+# samples every thread 100 times a second, its system monitor reads /proc twice a second and its
+# tick wakes the worker's loop every 20 ms, each taking the GIL from the shard loop: nobody reads
+# a dashboard here. A real cluster's workers take these from their own Dask config (docs/scale.md).
+LOCAL_WORKER_SETTINGS: dict[str, object] = {
+    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "10s",
+    "distributed.admin.tick.interval": "1s",
+}
 
 
 def _describe(address: str) -> str:
