@@ -179,7 +179,7 @@ class ClusterConfig:
         "empty runs in-process.",
     )
     shards_per_worker: int = _s(
-        4, "Shards (each a set of whole hosts) per worker, run side by side: more balance, more overhead."
+        2, "Shards (each a set of whole hosts) per worker, run side by side: more balance, more overhead."
     )
     max_shard_urls: int = _s(
         5000, "More shards when they would hold more URLs than this (a host is never split); 0: no cap."

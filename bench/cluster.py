@@ -104,7 +104,7 @@ def settings(archive: Path, latency_ms: float, interval: float, cluster: str) ->
             "deadline": 600.0,
         },
         "live": {"soft_404_probe": False},
-        "cluster": {"address": cluster, "shards_per_worker": 4},
+        "cluster": {"address": cluster},  # the defaults: shards_per_worker, part_seconds
     }
 
 
