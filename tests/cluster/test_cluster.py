@@ -389,3 +389,27 @@ def test_cli_fetch_with_cluster_option(scheduler: str, site: tuple[Site, int], t
     assert len({c["warc"]["file"] for c in captures_of(done)}) >= 2, "written by the workers, a file per shard"
     with pytest.raises(ClusterError, match="write local:N"):
         capture(urls, settings(tmp_path / "b", "local:none"))
+
+
+def test_the_worker_settings_file_gives_real_workers_what_local_clusters_get() -> None:
+    """examples/dask-worker.yaml (for `dask worker` machines) and LOCAL_WORKER_SETTINGS (for local:N)
+    must not drift apart: the same effective values, and no MALLOC_TRIM_THRESHOLD_ either way."""
+    import dask.config
+
+    from archiver.cluster.dask_runner import LOCAL_WORKER_SETTINGS
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "dask-worker.yaml"
+    from_file = dask.config.merge(dask.config.config, dask.config.collect(paths=[str(path)], env={}))
+
+    def effective(key: str, config: dict[str, Any] | None) -> object:
+        value = dask.config.get(key, config=config) if config is not None else dask.config.get(key)
+        if isinstance(value, dict):  # the nanny drops None: that is how a default variable is unset
+            return {k: str(v) for k, v in value.items() if v is not None}
+        return value
+
+    with dask.config.set(LOCAL_WORKER_SETTINGS):
+        local = {key: effective(key, None) for key in LOCAL_WORKER_SETTINGS}
+    assert {key: effective(key, from_file) for key in LOCAL_WORKER_SETTINGS} == local
+    environ = local["distributed.nanny.pre-spawn-environ"]
+    assert isinstance(environ, dict) and "MALLOC_TRIM_THRESHOLD_" not in environ
+    assert local["distributed.worker.profile.enabled"] is False
