@@ -1,12 +1,13 @@
-"""What a Dask worker runs: one shard captured into the worker's own WARC files, rows returned.
+"""What a Dask worker runs: one part of a shard captured into the worker's own WARC files, rows returned.
 
 The worker never opens the index (the coordinator is its only writer): it gets each URL's latest
 capture with the task (`priors`, so an unchanged page is still a revisit) and returns the rows it
-stored with the results. Nothing lost, nothing twice when a worker dies mid-shard: every attempt
-lists the WARC files it opens in a journal (`cluster/<batch>/<shard>/`) before writing into them;
-a later attempt recovers a dead attempt's `.open` file (its flock tells dead from alive), takes
-the captures it holds as done, and fetches only the rest. See docs/scale.md.
-"""
+stored with the results, after `part_seconds` handing back the URLs not started and each host's
+next allowed start. Every part runs on the process's one shard loop with the batch's one Fetcher.
+Nothing lost, nothing twice when a worker dies: every attempt lists the WARC files it opens in a
+journal (`cluster/<batch>/<part>/`) before writing into them; a later attempt recovers a dead
+attempt's `.open` file (its flock tells dead from alive), takes its captures as done, and fetches
+only the rest. See docs/scale.md."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class _BatchFetchers:
 
     def __init__(self) -> None:
         self._open: dict[str, tuple[Fetcher, int, asyncio.TimerHandle | None]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references
 
     async def acquire(self, batch: str, config: Config) -> Fetcher:
         entry = self._open.get(batch)
@@ -76,8 +78,13 @@ class _BatchFetchers:
             self._open[batch] = (fetcher, users - 1, None)
             return
         loop = asyncio.get_running_loop()
-        closing = loop.call_later(FETCHER_IDLE_SECONDS, lambda: loop.create_task(self._close(batch)))
+        closing = loop.call_later(FETCHER_IDLE_SECONDS, self._close_soon, batch)
         self._open[batch] = (fetcher, 0, closing)
+
+    def _close_soon(self, batch: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._close(batch))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _close(self, batch: str) -> None:
         entry = self._open.get(batch)
@@ -301,10 +308,14 @@ async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _P
         # One feeder per allowed connection of a host, so a host's URLs start in order and none
         # starts after the part's time is up (the ones in flight finish: nothing is cut off). A URL
         # is taken only with a place in the worker's gate, so few are in flight when time is up.
-        while queue and loop.time() < stop_at:
+        # Each feeder takes one URL whatever the time: a part that waited long for the gate (other
+        # shards kept it busy) still moves on, rather than handing everything back again.
+        first = True
+        while queue and (first or loop.time() < stop_at):
             async with gate:
-                if not queue or loop.time() >= stop_at:
+                if not queue or not (first or loop.time() < stop_at):
                     return
+                first = False
                 url = queue.popleft()
                 done[url] = await engine.capture_detailed(url, with_main_text=task.with_main_text)
 
