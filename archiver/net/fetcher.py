@@ -447,6 +447,19 @@ class Fetcher:
             finally:
                 budget.remaining -= self._monotonic() - began
 
+    def _raised(
+        self, exc: BaseException, url: str, body: Body | None, deadline_hit: bool, timeout: float
+    ) -> tuple[Failure, Truncation | None]:
+        """What a request that raised failed of, and how the body that had arrived (if any) was cut."""
+        if isinstance(exc, TimeoutError) and deadline_hit:
+            failure = self._deadline_failure(url, body)
+        else:
+            failure = describe_failure(exc, url, timeout)
+        if body is None:
+            return failure, None
+        timed_out = failure.kind in (ErrorKind.DEADLINE, ErrorKind.TIMEOUT)
+        return failure, Truncation.TIME if timed_out else Truncation.DISCONNECT
+
     def _deadline_failure(self, url: str, body: Body | None) -> Failure:
         kept = "nothing arrived" if body is None else f"the {body.size} bytes that arrived are kept"
         return Failure(
@@ -525,13 +538,8 @@ class Fetcher:
                 truncated = Truncation.DISCONNECT
         except (httpx.HTTPError, FetchFailure, OSError) as exc:
             # asyncio.timeout raises TimeoutError (an OSError) when the deadline expires.
-            if isinstance(exc, TimeoutError) and timer.expired():
-                failure = self._deadline_failure(target.wire, body)
-            else:
-                failure = describe_failure(exc, target.wire, self.config.timeout)
-            if body is not None:
-                timed_out = failure.kind in (ErrorKind.DEADLINE, ErrorKind.TIMEOUT)
-                truncated = Truncation.TIME if timed_out else Truncation.DISCONNECT
+            failure, cut = self._raised(exc, target.wire, body, timer.expired(), self.config.timeout)
+            truncated = cut or truncated
         except BaseException:
             if body is not None:
                 body.close()
@@ -582,13 +590,8 @@ class Fetcher:
                 if not await response.body.read_into(body.write, self.config.max_body_bytes):
                     truncated = Truncation.LENGTH
         except (httpx.HTTPError, FetchFailure, OSError) as exc:
-            if isinstance(exc, TimeoutError) and timer.expired():
-                failure = self._deadline_failure(target.wire, body)
-            else:
-                failure = describe_failure(exc, target.wire, timeout)
-            if body is not None:
-                timed_out = failure.kind in (ErrorKind.DEADLINE, ErrorKind.TIMEOUT)
-                truncated = Truncation.TIME if timed_out else Truncation.DISCONNECT
+            failure, cut = self._raised(exc, target.wire, body, timer.expired(), timeout)
+            truncated = cut or truncated
         except BaseException:
             if body is not None:
                 body.close()
