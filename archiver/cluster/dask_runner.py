@@ -1,13 +1,12 @@
-"""The Dask adapter: shards submitted to a scheduler, their rows indexed here as each returns.
+"""The Dask adapter: shards submitted to a scheduler, their rows indexed here as each part returns.
 
 `tcp://host:8786` connects to a running scheduler (`dask worker --nthreads K`, K matching
-`shards_per_worker`); `local:N` starts a LocalCluster of N worker processes. One task per shard of
-whole hosts; a worker killed mid-shard is Dask's to notice (it runs the task again elsewhere, where
-worker.py takes over what the dead one stored). The coordinator indexes each shard's rows once
-(deduped by capture id) and releases its future so Dask never recomputes it; before the first
-shard every worker must read the batch's token from the archive folder. The synchronous client is
-waited on from a thread, so the event loop keeps judging results. See docs/scale.md.
-"""
+`shards_per_worker`); `local:N` starts a LocalCluster of N worker processes. One task per part of
+a shard of whole hosts, the next part submitted as the last returns; a worker killed mid-part is
+Dask's to notice (it runs the task again elsewhere, where worker.py takes over what the dead one
+stored). The coordinator indexes each part's rows once (deduped by capture id) and releases its
+future so Dask never recomputes it; before the first part every worker must read the batch's token
+from the archive folder. The synchronous client is waited on from a thread. See docs/scale.md."""
 
 from __future__ import annotations
 

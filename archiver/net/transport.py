@@ -128,6 +128,19 @@ class _Body(httpx.AsyncByteStream):
         if conn is None or self._complete:
             return True
         total = 0
+
+        def keep(data: bytes) -> bool:
+            """Write `data` up to the limit; False when it ran past it (only what fits is written)."""
+            nonlocal total
+            room = limit - total
+            if len(data) > room:
+                if room > 0:
+                    write(data[:room])
+                return False
+            write(data)
+            total += len(data)
+            return True
+
         if self._length is not None and not self._chunked:
             reader, remaining = conn.reader, self._length
             while remaining > 0:
@@ -135,23 +148,13 @@ class _Body(httpx.AsyncByteStream):
                 if not data:
                     raise _incomplete()
                 remaining -= len(data)
-                room = limit - total
-                if len(data) > room:
-                    if room > 0:
-                        write(data[:room])
+                if not keep(data):
                     return False
-                write(data)
-                total += len(data)
             self._complete = True
             return True
         async for chunk in self:
-            room = limit - total
-            if len(chunk) > room:
-                if room > 0:
-                    write(chunk[:room])
+            if not keep(chunk):
                 return False
-            write(chunk)
-            total += len(chunk)
         return True
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
