@@ -48,9 +48,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, size: int = 10240) -> subprocess.Popen[str]:
+def start_server(port: int, size: int = 10240, latency_ms: float = 0.0) -> subprocess.Popen[str]:
+    """bench/pageserver.py on `port`, returned once it listens."""
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "pageserver.py"), "--port", str(port), "--size", str(size)],
+        [
+            sys.executable,
+            str(HERE / "pageserver.py"),
+            "--port",
+            str(port),
+            "--size",
+            str(size),
+            "--latency-ms",
+            str(latency_ms),
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -36,17 +36,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def start_server(port: int, latency_ms: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "pageserver.py"), "--port", str(port), "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
-
-
 class TreeRss:
     """Peak of the summed RSS of this process and all its descendants (the cluster's workers)."""
 
@@ -174,12 +163,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.pop("http_proxy", None)
     sys.path.insert(0, str(HERE))
-    from capture import free_port
+    from capture import free_port, start_server
 
     rows: list[tuple[float, int, str, dict[str, Any]]] = []
     for latency in [float(x) for x in args.latencies.split(",")]:
         port = free_port()
-        server = start_server(port, latency)
+        server = start_server(port, latency_ms=latency)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 work = Path(tmp)
