@@ -45,6 +45,7 @@ from archiver.judge import pagekind  # noqa: E402
 from archiver.judge.pagekind import PageInput, classify  # noqa: E402
 from archiver.models import PageKind  # noqa: E402
 from bench.pageserver import page as bench_page  # noqa: E402
+from tests.pagecorpus import corpus_pages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "tests" / "fixtures" / "pages"
@@ -226,23 +227,6 @@ def baseline(rev: str) -> types.SimpleNamespace | None:
         classify_fingerprint=kind.classify_fingerprint,
         html_shape=old["archiver.judge.pageshape"].html_shape,
     )
-
-
-def corpus_pages() -> list[tuple[str, bytes, dict[str, Any]]]:
-    """(name, body, classify arguments) of every corpus page, as a capture of it would pass them."""
-    labels = tomllib.loads((PAGES / "labels.toml").read_text(encoding="utf-8"))["pages"]
-    out = []
-    for name, label in labels.items():
-        headers = label.get("headers", {})
-        args = {
-            "status": label["status"],
-            "headers": headers,
-            "url": label["url"],
-            "requested_url": label.get("requested_url"),
-            "content_type": headers.get("content-type", "text/html"),
-        }
-        out.append((name, (PAGES / f"{name}.html").read_bytes(), args))
-    return out
 
 
 def _warc_payloads(data: bytes) -> Iterator[tuple[str, bytes]]:

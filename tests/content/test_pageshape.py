@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import random
 import sys
-import tomllib
 import unicodedata
-from pathlib import Path
-from typing import Any
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
@@ -22,8 +19,8 @@ from archiver.content import fingerprint as fingerprints
 from archiver.content.fingerprint import MARKUP_CHARS, fingerprint, normalise_text
 from archiver.content.pageshape import ASCII_SPACES, SCRIPTING, collapse, html_shape, measure
 from archiver.judge.pagekind import PageInput, classify, classify_fingerprint
+from tests.pagecorpus import corpus_pages
 
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 SPACES = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
 # Every space and line break, letters that NFC composes or keeps, and CJK.
 ALPHABET = [*SPACES, "a", "b", "Z", "中", "é", "e\u0301", "\u212b", "\r\n", "\u200b", "\ufeff", "ſ"]
@@ -64,25 +61,9 @@ def test_normalise_text_is_nfc_then_lines_collapsed(longest: int) -> None:
         assert normalise_text(text) == old_normalise(text)
 
 
-def corpus() -> list[tuple[str, bytes, dict[str, Any]]]:
-    labels = tomllib.loads((PAGES / "labels.toml").read_text(encoding="utf-8"))["pages"]
-    out = []
-    for name, label in labels.items():
-        headers = label.get("headers", {})
-        args = {
-            "status": label["status"],
-            "headers": headers,
-            "url": label["url"],
-            "requested_url": label.get("requested_url"),
-            "content_type": headers.get("content-type", "text/html"),
-        }
-        out.append((name, (PAGES / f"{name}.html").read_bytes(), args))
-    return out
-
-
 def test_the_fingerprints_shape_is_the_shape_of_its_markup_on_every_corpus_page() -> None:
     measured = 0
-    for name, body, args in corpus():
+    for name, body, args in corpus_pages():
         ctype = str(args["content_type"])
         fp = fingerprint(body, content_type=ctype, content_encoding=None, max_decoded_bytes=1 << 23, with_markup=True)
         assert fp.markup is not None, name
@@ -133,7 +114,7 @@ PINNED = [
 def test_digests_and_kinds_are_as_before(
     name: str, sha256: str, title: str | None, encoding: str, kind: str, evidence: tuple[str, ...]
 ) -> None:
-    body, args = next((body, args) for page, body, args in corpus() if page == name)
+    body, args = next((body, args) for page, body, args in corpus_pages() if page == name)
     ctype = str(args["content_type"])
     fp = fingerprint(body, content_type=ctype, content_encoding=None, max_decoded_bytes=1 << 23, with_markup=True)
     page = classify_fingerprint(fp, **args)
