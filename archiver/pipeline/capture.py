@@ -471,13 +471,9 @@ async def capture_urls(
                     if progress is not None:
                         progress(claimed.capture)
         # A URL given twice (in-process, captured twice) or one the cluster returned nothing for is captured here.
-        seen: set[str] = set()
-        first: list[bool] = []
-        for url in urls:
-            first.append(url in got and url not in seen)
-            seen.add(url)
-        rest = iter(await engine.capture_many([u for u, f in zip(urls, first, strict=True) if not f], progress))
-        return [got[u] if f else next(rest) for u, f in zip(urls, first, strict=True)]
+        placed = [got.pop(url, None) for url in urls]  # popped: a URL's second place is captured again
+        rest = iter(await engine.capture_many([u for u, c in zip(urls, placed, strict=True) if c is None], progress))
+        return [c if c is not None else next(rest) for c in placed]
 
 
 def capture(urls: Sequence[str], config: Config) -> list[Capture]:
