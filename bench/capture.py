@@ -19,7 +19,7 @@ no index), CPU ms/page and pages/s, best of 3, for the default transport and for
 
 Each side runs in its own process, so peak RSS is that side's alone.
 Usage: .venv/bin/python bench/capture.py [--pages 2000] [--hosts 20] [--big-mib 1024] [--skip-big]
-[--store-only | --fetch-only]
+[--store-only | --fetch-only | --baseline OTHER_CHECKOUT [--rounds 5]]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,12 +70,20 @@ def start_server(port: int, size: int = 10240, latency_ms: float = 0.0) -> subpr
     return proc
 
 
-def run_ours(urls_file: Path, archive: Path, concurrency: int, host_concurrency: int) -> dict[str, float]:
-    """Runs in a child process: capture the URL list, report time, count and peak RSS."""
-    sys.path.insert(0, str(HERE.parent))
+def run_ours(
+    urls_file: Path, archive: Path, concurrency: int, host_concurrency: int, root: Path = HERE.parent
+) -> dict[str, float]:
+    """Runs in a child process: capture the URL list, report time, count and peak RSS.
+
+    `root` is the checkout whose `archiver` package is measured (another one for `--baseline`).
+    """
+    sys.path.insert(0, str(root))
+    import archiver
     from archiver.config import load_config
     from archiver.pipeline.capture import capture_urls
 
+    if not Path(archiver.__file__).resolve().is_relative_to(root.resolve()):
+        raise SystemExit(f"measured {archiver.__file__}, not the checkout at {root}")
     urls = urls_file.read_text().split()
     config = load_config(
         None,
@@ -108,11 +117,53 @@ def run_ours(urls_file: Path, archive: Path, concurrency: int, host_concurrency:
     }
 
 
-def child(args: list[str]) -> dict[str, float]:
+def child(args: list[str], root: Path = HERE.parent) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--child", *args, str(root)], check=True, capture_output=True, text=True
     ).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def case_paired(pages: int, hosts: int, baseline: Path, rounds: int) -> None:
+    """Case 1 for this checkout and `baseline` (another checkout's root) in alternating rounds.
+
+    The VM's speed drifts by more than the effects measured here, so each round runs both sides
+    back to back (the order alternating) and the ratio is taken per round; prints the medians.
+    """
+    port = free_port()
+    server = start_server(port)
+    cpu: dict[str, list[float]] = {"ours": [], "baseline": []}
+    ratios = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            urls = [f"http://127.0.0.{2 + i % hosts}:{port}/page/{i}" for i in range(pages)]
+            urls_file = work / "urls.txt"
+            urls_file.write_text("\n".join(urls) + "\n")
+            print(f"case 1, paired: {pages} pages of 10 KB over {hosts} loopback hosts, {rounds} rounds")
+            print(f"  baseline: {baseline}")
+            for number in range(rounds):
+                sides = [("ours", HERE.parent), ("baseline", baseline)]
+                figures = {}
+                for name, root in sides if number % 2 == 0 else sides[::-1]:
+                    shutil.rmtree(work / "archive", ignore_errors=True)
+                    result = child(["pages", str(urls_file), str(work / "archive")], root)
+                    if result["failed"]:
+                        raise SystemExit(f"{name}: {int(result['failed'])} pages failed: {result['first_error']}")
+                    figures[name] = result["cpu_ms_per_page"]
+                    cpu[name].append(result["cpu_ms_per_page"])
+                ratios.append(figures["ours"] / figures["baseline"])
+                print(
+                    f"  round {number + 1}: ours {figures['ours']:.3f}  baseline {figures['baseline']:.3f} ms/page"
+                    f"  ratio {ratios[-1]:.2f}"
+                )
+    finally:
+        server.terminate()
+        server.wait()
+    print(
+        f"  median CPU: ours {statistics.median(cpu['ours']):.3f}  baseline {statistics.median(cpu['baseline']):.3f}"
+        f" ms/page; median ratio {statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
+    )
 
 
 def wget_run(urls_file: Path, workdir: Path) -> float:
@@ -477,8 +528,8 @@ def main() -> None:
         print(json.dumps(run(sys.argv[3], int(sys.argv[2]), Path(sys.argv[4]))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, _mode, urls_file, archive = sys.argv[:5]
-        result = run_ours(Path(urls_file), Path(archive), concurrency=64, host_concurrency=8)
+        _, _, _mode, urls_file, archive, root = sys.argv[:6]
+        result = run_ours(Path(urls_file), Path(archive), concurrency=64, host_concurrency=8, root=Path(root))
         print(json.dumps(result))
         return
     parser = argparse.ArgumentParser()
@@ -488,8 +539,15 @@ def main() -> None:
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--store-only", action="store_true", help="case 3 only: store and index CPU per capture")
     parser.add_argument("--fetch-only", action="store_true", help="case 4 only: the Fetcher's CPU per page")
+    parser.add_argument(
+        "--baseline", type=Path, help="case 1 only, paired with another checkout's root (e.g. a git worktree)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="paired rounds for --baseline")
     args = parser.parse_args()
     os.environ.pop("http_proxy", None)
+    if args.baseline:
+        case_paired(args.pages, args.hosts, args.baseline.resolve(), args.rounds)
+        return
     if args.fetch_only:
         case_fetch(args.pages, args.hosts)
         return
