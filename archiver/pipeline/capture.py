@@ -32,6 +32,7 @@ from archiver.judge.pagekind import PageClass, classify_fingerprint
 from archiver.models import ArchivePaths, Capture, ErrorKind, Failure, Hop, PageKind
 from archiver.net.exchange import FetchOutcome
 from archiver.net.fetcher import REDIRECT_STATUSES, Fetcher
+from archiver.pipeline.heap import tune_heap
 from archiver.store.index import Index, writable
 from archiver.store.warcfiles import WarcStore
 from archiver.urls import parse_url
@@ -218,6 +219,7 @@ class CaptureEngine:
         self._threaded = 0  # store writes running in a thread right now
 
     async def __aenter__(self) -> CaptureEngine:
+        tune_heap()
         self.open_store()
         if self._owns_fetcher:
             await self._fetcher.__aenter__()
