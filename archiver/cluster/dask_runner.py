@@ -34,6 +34,7 @@ from archiver.cluster.worker import (
     batch_folder,
     check_folder,
     journal_captures,
+    prepare_worker,
     run_shard,
 )
 from archiver.config import Config
@@ -111,6 +112,9 @@ class DaskRunner:
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(address, timeout=CONNECT_TIMEOUT)
+            # The workers there now get ready while we set up; one that cannot run archiver's code
+            # is named by the folder check, when a batch starts.
+            self._client.run(prepare_worker, on_error="return")
         except (OSError, TimeoutError) as exc:
             self._close()
             raise ClusterError(

@@ -31,6 +31,7 @@ from archiver.judge.pagekind import classify_fingerprint
 from archiver.models import ArchivePaths, Capture
 from archiver.net.fetcher import Fetcher
 from archiver.pipeline.capture import CaptureEngine, CaptureResult
+from archiver.pipeline.heap import tune_heap
 from archiver.store.recovery import OPEN_SUFFIX, recover_file
 from archiver.warc.metadata import iter_file_captures
 from archiver.warc.read import payload_at, stored_http_headers
@@ -153,6 +154,18 @@ class ShardResult:
     hosts: tuple[str, ...] = ()  # the hosts fetched (the task's), for the coordinator's politeness
     remaining: tuple[str, ...] = ()  # URLs not started when the part's time was up: the next part's
     not_before: tuple[tuple[str, float], ...] = ()  # host -> epoch seconds: the next part's politeness
+
+
+def prepare_worker() -> str:
+    """Ready this worker before a run: its capture code is imported (by unpickling this function),
+    its heap tuned and its shard loop started.
+
+    Run on every worker as the cluster starts: otherwise the first part of a run paid for them,
+    0.7 s of CPU a worker on bench/cluster.py while both cores were needed for fetching.
+    """
+    tune_heap()
+    shard_loop()
+    return worker_name()
 
 
 def batch_folder(archive_dir: Path, batch: str) -> Path:
