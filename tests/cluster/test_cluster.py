@@ -413,3 +413,20 @@ def test_the_worker_settings_file_gives_real_workers_what_local_clusters_get() -
     environ = local["distributed.nanny.pre-spawn-environ"]
     assert isinstance(environ, dict) and "MALLOC_TRIM_THRESHOLD_" not in environ
     assert local["distributed.worker.profile.enabled"] is False
+
+
+def _readiness() -> tuple[bool, bool]:
+    from archiver.pipeline import heap
+
+    return any(t.name == "archiver-shards" for t in threading.enumerate()), heap._tuned is True
+
+
+def test_workers_are_made_ready_as_the_cluster_starts(tmp_path: Path) -> None:
+    """Imports, heap tuning and the shard loop are paid for at start-up, not in a run's first part."""
+
+    async def ask() -> dict[str, tuple[bool, bool]]:
+        async with DaskRunner(settings(tmp_path / "a", "local:1")) as runner:
+            return dict(runner.client.run(_readiness))  # no batch has run on this fresh worker
+
+    (ready,) = asyncio.run(ask()).values()
+    assert ready == (True, True)
