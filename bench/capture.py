@@ -49,8 +49,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, size: int = 10240, latency_ms: float = 0.0) -> subprocess.Popen[str]:
-    """bench/pageserver.py on `port`, returned once it listens."""
+def start_server(port: int, size: int = 10240, latency_ms: float = 0.0, lean: bool = False) -> subprocess.Popen[str]:
+    """bench/pageserver.py on `port`, returned once it listens (`lean`: its epoll loop, pages only)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -59,8 +59,7 @@ def start_server(port: int, size: int = 10240, latency_ms: float = 0.0) -> subpr
             str(port),
             "--size",
             str(size),
-            "--latency-ms",
-            str(latency_ms),
+            *(["--lean"] if lean else ["--latency-ms", str(latency_ms)]),
         ],  # fmt: skip
         stdout=subprocess.PIPE,
         text=True,

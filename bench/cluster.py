@@ -12,9 +12,11 @@ server latencies, each captured in-process and on `local:2`, in the same command
 Each side runs in a child process; peak RSS is that process tree's (coordinator + workers),
 sampled, and CPU ms per page is the whole tree's (server excluded): on a shared machine the
 wall-clock figures follow the load, the CPU ones much less; "coordinator" is the coordinating process's own
-share (with the in-process scheduler), "parts" how many shard parts came back. Cluster start-up is timed
-apart. Usage: .venv/bin/python
-bench/cluster.py [--urls 20000] [--hosts 200] [--interval 0.5] [--workers 2] [--latencies 0,50] [--rounds 3]
+share (with the in-process scheduler), "server" the page server's CPU ms per page, "parts" how many
+shard parts came back. Cluster start-up is timed apart. At 0 ms the page server is pageserver.py's
+lean epoll loop (half the CPU of its asyncio one, which `--server asyncio` picks): on this machine
+it takes its CPU from the side being measured. Usage: .venv/bin/python bench/cluster.py [--urls 20000]
+[--hosts 200] [--interval 0.5] [--workers 2] [--latencies 0,50] [--rounds 3] [--server lean|asyncio]
 """
 
 from __future__ import annotations
@@ -147,6 +149,12 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
     return out
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds the page server has used (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child(args: list[str]) -> dict[str, Any]:
     done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -167,6 +175,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latencies", default="0,50")
     parser.add_argument("--rounds", type=int, default=3, help="paired in-process / cluster rounds per latency")
+    parser.add_argument(
+        "--server",
+        choices=("lean", "asyncio"),
+        default="lean",
+        help="the page server at 0 ms: its epoll loop (default) or the asyncio one used at 50 ms",
+    )
     args = parser.parse_args()
     os.environ.pop("http_proxy", None)
     sys.path.insert(0, str(HERE))
@@ -175,7 +189,8 @@ def main() -> None:
     rows: list[tuple[float, int, str, dict[str, Any]]] = []
     for latency in [float(x) for x in args.latencies.split(",")]:
         port = free_port()
-        server = start_server(port, latency_ms=latency)
+        # At 0 ms the page server shares the two cores with what it serves: the lean one costs half the CPU.
+        server = start_server(port, latency_ms=latency, lean=latency == 0 and args.server == "lean")
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 work = Path(tmp)
@@ -187,7 +202,9 @@ def main() -> None:
                 for round_ in range(1, args.rounds + 1):
                     for mode in ("", f"local:{args.workers}"):
                         archive = work / f"archive-{round_}-{mode.replace(':', '') or 'here'}"
+                        served = server_cpu(server.pid)
                         result = child([str(urls_file), str(archive), str(latency), str(args.interval), mode])
+                        result["server_ms"] = 1000 * (server_cpu(server.pid) - served) / args.urls
                         rows.append((latency, round_, mode or "in-process", result))
         finally:
             server.terminate()
@@ -195,7 +212,7 @@ def main() -> None:
     print(f"{args.urls} URLs over {args.hosts} loopback hosts; {os.cpu_count()} cores; {args.rounds} paired round(s)")
     header = (
         f"{'latency':>8} {'round':>5} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8}"
-        f" {'RSS MB':>8} {'CPU ms/page':>12} {'coordinator':>12} {'parts':>6}"
+        f" {'RSS MB':>8} {'CPU ms/page':>12} {'coordinator':>12} {'server':>7} {'parts':>6}"
     )
     print(header)
     base: dict[tuple[float, int], float] = {}
@@ -215,7 +232,7 @@ def main() -> None:
         print(
             f"{latency:6.0f}ms {round_:5d} {mode:>11} {rate:9.1f} {rate / base[(latency, round_)]:7.2f}x {bound:>8} "
             f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f} {result['coord_ms']:12.2f}"
-            f" {result['parts']:6d}"
+            f" {result['server_ms']:7.3f} {result['parts']:6d}"
             + (f"  failed {result['failed']}: {result['first_error']}" if result["failed"] else "")
         )
     for latency, values in speedups.items():

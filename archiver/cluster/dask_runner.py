@@ -49,7 +49,8 @@ COORDINATOR_LOCK = "coordinator.lock"  # held while a batch runs, so a later one
 # worker's shard loop cost 1.9 ms a page under Dask's defaults and 1.4 ms, as in-process, without
 # them. Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for numpy-sized arrays: glibc then hands
 # freed memory back to the kernel all the time (and stops tuning its mmap threshold), and a capture
-# that allocates and frees many small bodies pays it in page faults. Its statistical profiler
+# that allocates and frees many small bodies pays it in page faults (the capture engine now sets
+# the thresholds itself, pipeline/heap.py, so a real cluster's nanny cannot undo it). Its statistical profiler
 # samples every thread 100 times a second, its system monitor reads /proc twice a second and its
 # tick wakes the worker's loop every 20 ms, each taking the GIL from the shard loop: nobody reads
 # a dashboard here. A real cluster's workers take these from their own Dask config (docs/scale.md).
