@@ -1,15 +1,9 @@
 """How the C heap of a capturing process gives memory back: rarely, so pages do not fault in again.
 
-A capture allocates and frees, for every page, buffers of a few hundred KB: each deflate state
-(zlib-ng's is ~270 KB, three records a page), the Lexbor tree, the body's spool. Under glibc's
-defaults those sit at the mmap threshold or the top of the heap: freeing one gives its pages back
-to the kernel, and the next allocation faults them in again. bench/capture.py measured 48-64 minor
-page faults a 10 KB page and 0.23-0.34 ms of system time; with the two thresholds below, 1.4
-faults and 0.08-0.09 ms, for a few MB more resident at most (TRIM_THRESHOLD of free heap kept).
-It is also why Dask's nanny default (MALLOC_TRIM_THRESHOLD_=65536) made a worker's capture 30%
-slower: set here, a worker is tuned whatever environment its nanny gave it.
-
-Only glibc has mallopt; elsewhere this does nothing.
+A capture allocates and frees, for every page, buffers of a few hundred KB (deflate states, the
+Lexbor tree, the body spool); under glibc's defaults freeing them gave their pages back to the
+kernel, and the next page faulted them in again: 48-64 minor faults a 10 KB page, 1.4 with the
+thresholds below (docs/scale.md, "Workers on a real cluster"). Only glibc has mallopt.
 """
 
 from __future__ import annotations
