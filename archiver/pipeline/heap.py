@@ -9,7 +9,6 @@ thresholds below (docs/scale.md, "Workers on a real cluster"). Only glibc has ma
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import threading
 
@@ -38,8 +37,7 @@ def _mallopt(settings: dict[int, int]) -> bool:
     except (AttributeError, ValueError, OSError):  # not glibc (macOS, musl, Windows)
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols, libc's among them
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
