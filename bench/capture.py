@@ -116,6 +116,13 @@ def run_ours(
     }
 
 
+def write_urls(work: Path, pages: int, hosts: int, port: int) -> Path:
+    """Case 1's URL list (pages spread over `hosts` loopback addresses) in a file under `work`."""
+    urls_file = work / "urls.txt"
+    urls_file.write_text("".join(f"http://127.0.0.{2 + i % hosts}:{port}/page/{i}\n" for i in range(pages)))
+    return urls_file
+
+
 def child(args: list[str], root: Path = HERE.parent) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args, str(root)], check=True, capture_output=True, text=True
@@ -136,9 +143,7 @@ def case_paired(pages: int, hosts: int, baseline: Path, rounds: int) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            urls = [f"http://127.0.0.{2 + i % hosts}:{port}/page/{i}" for i in range(pages)]
-            urls_file = work / "urls.txt"
-            urls_file.write_text("\n".join(urls) + "\n")
+            urls_file = write_urls(work, pages, hosts, port)
             print(f"case 1, paired: {pages} pages of 10 KB over {hosts} loopback hosts, {rounds} rounds")
             print(f"  baseline: {baseline}")
             for number in range(rounds):
@@ -181,9 +186,7 @@ def case_pages(pages: int, hosts: int) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            urls = [f"http://127.0.0.{2 + i % hosts}:{port}/page/{i}" for i in range(pages)]
-            urls_file = work / "urls.txt"
-            urls_file.write_text("\n".join(urls) + "\n")
+            urls_file = write_urls(work, pages, hosts, port)
             if shutil.which("wget"):
                 wget_s = wget_run(urls_file, work)
             else:
