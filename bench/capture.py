@@ -17,6 +17,10 @@ Case 4 (`--fetch-only`): the Fetcher alone over case 1's URLs (bodies read and d
 no index), CPU ms/page and pages/s, best of 3, for the default transport and for httpcore
 (`transport="httpx"`) as the comparison: the fetch path's share of case 1's CPU per page.
 
+`--baseline OTHER_CHECKOUT` runs case 1 for this checkout and another one (`git worktree add
+/tmp/base REV`) in alternating rounds and prints the CPU per page of each and their ratio, per
+round and as medians: the figure for "CPU per page at most half of the code at REV".
+
 Each side runs in its own process, so peak RSS is that side's alone.
 Usage: .venv/bin/python bench/capture.py [--pages 2000] [--hosts 20] [--big-mib 1024] [--skip-big]
 [--store-only | --fetch-only | --baseline OTHER_CHECKOUT [--rounds 5]]
