@@ -141,7 +141,12 @@ def http_head(first_line: str, headers: Sequence[tuple[str, str]]) -> bytes:
 
 def warc_head(fields: dict[str, str], content_type: str, length: int) -> bytes:
     """A WARC/1.1 record header block: the fields in order, then Content-Type and Content-Length."""
-    return f"WARC/1.1\r\n{_lines(fields)}Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n".encode()
+    return _head_text(_lines(fields), content_type, length).encode()
+
+
+def _head_text(lines: str, content_type: str, length: int) -> str:
+    """`warc_head` of fields already written as lines (how RecordWriter builds them)."""
+    return f"WARC/1.1\r\n{lines}Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
 
 
 def _lines(fields: dict[str, str]) -> str:
@@ -190,7 +195,7 @@ class RecordWriter:
         """One gzip member: WARC header (`fields` are its lines), HTTP head (may be empty), block rest, CRLF CRLF."""
         start = sink.size
         size = len(body) if isinstance(body, bytes) else body.size
-        prefix = f"WARC/1.1\r\n{fields}Content-Type: {content_type}\r\nContent-Length: {len(head) + size}\r\n\r\n"
+        prefix = _head_text(fields, content_type, len(head) + size)
         if isinstance(body, bytes):
             # One call into the compressor for the whole record: most records are a few KB.
             sink.write(zlib_ng.compress(b"".join((prefix.encode(), head, body, b"\r\n\r\n")), level, _GZIP))
