@@ -66,8 +66,14 @@ def test_an_open_capture_engine_stops_the_heap_faulting_its_pages_in_again(tmp_p
     assert tuned < untuned / 2, (untuned, tuned)
 
 
-def test_tuning_is_once_per_process_and_says_whether_it_took() -> None:
+def test_tuning_is_once_per_process_and_says_whether_it_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archiver.pipeline import heap
     from archiver.pipeline.heap import tune_heap
 
+    calls: list[dict[int, int]] = []
+    real = heap._mallopt
+    monkeypatch.setattr(heap, "_tuned", None)  # as in a fresh process
+    monkeypatch.setattr(heap, "_mallopt", lambda settings: calls.append(settings) or real(settings))
     assert tune_heap() is True
     assert tune_heap() is True
+    assert calls == [{heap.M_MMAP_THRESHOLD: heap.MMAP_THRESHOLD, heap.M_TRIM_THRESHOLD: heap.TRIM_THRESHOLD}]
