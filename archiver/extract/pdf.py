@@ -8,10 +8,12 @@ names the 1-based page. See docs/extraction.md.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 
 from pypdf import PdfReader
-from pypdf.errors import PyPdfError
+from pypdf.errors import DependencyError, PyPdfError
 from pypdf.generic import DictionaryObject
 
 from archiver.errors import ExtractError
@@ -21,7 +23,11 @@ from archiver.extract.urlscan import LineIndex, line_context, normalise_newlines
 from archiver.models import SourceSpan
 
 # pypdf raises these besides its own errors on damaged files (bad xref offsets, truncated streams).
-_DAMAGE = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError)
+_DAMAGE = (PyPdfError, ValueError, LookupError, TypeError, AttributeError, OSError, RecursionError, ArithmeticError,
+           AssertionError, EOFError, struct.error, zlib.error)  # fmt: skip
+# ...and these on a file it reads but cannot handle: an encryption handler or a method it lacks (an
+# /Encrypt dictionary with /V 9 raises NotImplementedError from PdfReader itself), an optional library.
+_UNSUPPORTED = (NotImplementedError, DependencyError)
 
 
 def _annotation_uris(page: DictionaryObject) -> list[str]:
@@ -51,6 +57,11 @@ def _read(data: bytes, path: str) -> list[tuple[str, list[str]]]:
             pages = [(page.extract_text() or "", _annotation_uris(page)) for page in reader.pages]
     except ExtractError:
         raise
+    except _UNSUPPORTED as exc:
+        raise ExtractError(
+            f"{path}: the PDF uses a feature the PDF reader does not support ({type(exc).__name__}: {exc}); "
+            "save or print it to a new PDF without encryption, or check its text form instead"
+        ) from exc
     except _DAMAGE as exc:
         raise ExtractError(
             f"{path}: the PDF could not be read ({type(exc).__name__}: {exc}); "

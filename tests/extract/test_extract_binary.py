@@ -96,3 +96,28 @@ def test_docx_hyperlinks_text_tables_and_footnotes() -> None:
         ("https://www.example.com/footnote-text", LinkSource.PROSE, 8, 39, None),
     ]
     assert links[1].archive is not None and links[1].archive.guid == "ABCD-EFGH"
+
+
+def _encrypted_pdf() -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.encrypt("", "owner", algorithm="AES-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(b"/V 4", b"/V 9"), (b"/Filter /Standard", b"/Filter /Unknown"), (b"/AESV2", b"/AESV9")],
+    ids=["encryption-version", "security-handler", "crypt-filter-method"],
+)
+def test_a_pdf_using_an_encryption_the_reader_lacks_is_an_extract_error(old: bytes, new: bytes) -> None:
+    # Found by fuzz/targets.py document: pypdf raises NotImplementedError for these, from PdfReader itself.
+    data = _encrypted_pdf()
+    assert old in data
+    with pytest.raises(ExtractError, match=r"locked\.pdf: the PDF uses a feature the PDF reader does not support"):
+        extract_links(data.replace(old, new), "locked.pdf")
+    assert extract_links(data, "locked.pdf") == []  # the unaltered file, empty user password, reads
