@@ -18,7 +18,7 @@ from w3lib.encoding import html_to_unicode
 
 from archiver.errors import ExtractError
 from archiver.extract.link import ArchiveHosts, Link, LinkSource, make_link
-from archiver.extract.urlscan import LineIndex, normalise_newlines, scan_urls
+from archiver.extract.urlscan import LineIndex, clip, normalise_newlines, scan_urls
 from archiver.models import SourceSpan
 
 # Text inside these is not prose: code samples, scripts, form fields.
@@ -114,11 +114,16 @@ class _Collector(HTMLParser):
             self.anchor_text.append(data)
         else:
             start = self._tag_offset()
+            cursor = start  # the source after the last URL placed, so a repeated URL gets its own place
+            context = ""
             for found in scan_urls(data):
                 written = data[found.start : found.end]
-                located = self.source.find(written, start, start + len(data) + 256)
+                located = self.source.find(written, cursor, start + len(data) + 256)
                 offset = located if located >= 0 else start + found.start
-                self.raw.append(_Raw(offset=offset, url=found.url, source=LinkSource.PROSE, context=self.recent + data))
+                cursor = offset + len(written) if located >= 0 else cursor
+                # Clipped once a text node: a long one with many URLs was copied whole into each.
+                context = context or clip(self.recent + data)
+                self.raw.append(_Raw(offset=offset, url=found.url, source=LinkSource.PROSE, context=context))
         self.recent = (self.recent + data)[-_CONTEXT_KEEP:]
 
 

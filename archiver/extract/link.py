@@ -15,6 +15,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from archiver.config import Config
+from archiver.extract.urlscan import CONTEXT_LIMIT
 from archiver.models import ArchiveKind, ArchiveRef, SourceSpan
 from archiver.refs import parse_archive_ref
 
@@ -40,8 +41,6 @@ MEMENTO_HOSTS = frozenset(
         "ghostarchive.org",
     }
 )
-
-CONTEXT_LIMIT = 400  # characters of context kept around a URL; enough for a sentence
 
 
 class LinkSource(StrEnum):

@@ -30,6 +30,8 @@ _STOPWORDS = frozenset(
     "a an and as at by for from in is it of on or see the to was were which with that this these those".split()
 )
 _EMBEDS_URL = re.compile(r"/web/\d{4,14}(?:[a-z]{2}_)?/$")
+# Characters of context kept around a URL (make_link cuts to them); enough for a sentence.
+CONTEXT_LIMIT = 400
 _HOST = re.compile(r"^(?:https?://)?[^\s/?#:@.]+(?:\.[^\s/?#:@.]+)*(?::\d+)?(?:[/?#]|$)", re.I)
 
 
@@ -54,17 +56,25 @@ def is_url_char(char: str) -> bool:
 def trim_url(url: str, before: str = "") -> str:
     """Drop sentence punctuation from the end of a URL: `.` `,` `;` `:` `!` `?` quotes, unbalanced
     closing brackets, and emphasis markers (`_` `~` only when the URL opened with the same)."""
-    while url:
-        last = url[-1]
-        if last in _TRAILING or (last in "_~" and before == last):
-            url = url[:-1]
-        elif last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last]):
-            url = url[:-1]
-        elif last == ">":
-            url = url[:-1]
+    end = len(url)
+    # A bracket's count in url[:end], taken once and kept as closers are dropped: recounting (and
+    # re-slicing) per character was quadratic in a run of closers (50,000 `]`: 3 s).
+    counts: dict[str, int] = {}
+    while end:
+        last = url[end - 1]
+        if last in _TRAILING or (last in "_~" and before == last) or last == ">":
+            end -= 1
+        elif last in _CLOSERS:
+            opener = _CLOSERS[last]
+            if last not in counts:
+                counts[last], counts[opener] = url.count(last, 0, end), url.count(opener, 0, end)
+            if counts[last] <= counts[opener]:
+                break
+            counts[last] -= 1
+            end -= 1
         else:
             break
-    return url
+    return url[:end]
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,9 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.text = text
         self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._letters: dict[int, int] = {}
+        self._clipped: dict[int, str] = {}
+        self._alone: dict[tuple[int, str], bool] = {}
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect_right(self._starts, offset)
@@ -174,17 +187,57 @@ class LineIndex:
     def offset(self, line: int, column: int) -> int:
         return self._starts[line - 1] + column - 1
 
+    def letters(self, line: int) -> int:
+        """How many letters the line holds (counted once a line)."""
+        if line not in self._letters:
+            self._letters[line] = sum(1 for c in self.line_text(line) if c.isalpha())
+        return self._letters[line]
+
+    def clipped(self, line: int) -> str:
+        """The line, or as much of its start as a context keeps (once a line; see `clip`)."""
+        if line not in self._clipped:
+            self._clipped[line] = clip(self.line_text(line))
+        return self._clipped[line]
+
+    def stands_alone(self, line: int, url: str) -> bool:
+        """Is `url` all the line says: no letter left once it (and one `http://`) is taken out?"""
+        key = (line, url)
+        if key not in self._alone:
+            text = self.line_text(line)
+            # Counting first spares the character-by-character look on every URL of a long line
+            # (a 32 KB line of URLs took 1-4 s); it is needed only when a few letters may be left.
+            left = self.letters(line) - text.count(url) * sum(1 for c in url if c.isalpha())
+            if left > len("http"):
+                self._alone[key] = False
+            elif left <= 0:
+                self._alone[key] = True
+            else:
+                rest = text.replace(url, "").replace("http://", "", 1)
+                self._alone[key] = not any(c.isalpha() for c in rest)
+        return self._alone[key]
+
+
+def clip(context: str, limit: int = CONTEXT_LIMIT) -> str:
+    """`context`, or the start of it that keeps its first `limit` characters once its whitespace
+    is collapsed (what `make_link` keeps): a link on a 1 MB line need not carry the whole line."""
+    kept = 0  # the collapsed length so far, with the space before the next word
+    for word in re.finditer(r"\S+", context):
+        if kept + len(word.group()) > limit:  # one character past the limit, so a cut is still seen
+            return context[: word.start() + limit + 1 - kept]
+        kept += len(word.group()) + 1
+    return context
+
 
 def line_context(index: LineIndex, line: int, url: str) -> str:
     """The line a URL stands on; when the URL stands alone there, the line before it too, which
     is where "The source text is available online at:" puts the words that explain it."""
-    text = index.line_text(line)
-    if any(c.isalpha() for c in text.replace(url, "").replace("http://", "", 1)):
+    text = index.clipped(line)
+    if not index.stands_alone(line, url):
         return text
     for previous in range(line - 1, 0, -1):
-        before = index.line_text(previous)
+        before = index.clipped(previous)
         if before.strip():
-            return f"{before.strip()} {text.strip()}"
+            return clip(f"{before.strip()} {text.strip()}")
     return text
 
 

@@ -103,3 +103,19 @@ def test_archive_hosts_from_config() -> None:
     hosts = ArchiveHosts.from_config(config)
     links = extract_links(b"<a href='http://127.0.0.1:8999/ABCD-EFGH'>copy</a>", "x.html", hosts=hosts)
     assert links[0].archive is not None and links[0].archive.uri == "http://127.0.0.1:8999/ABCD-EFGH"
+
+
+def test_a_url_repeated_in_one_text_node_is_placed_at_each_occurrence() -> None:
+    html = b"<p>First https://example.org/x then &amp; https://example.org/x again\nand https://example.org/x</p>"
+    links = extract_links(html, "repeat.html")
+    assert [(link.found_in.line, link.found_in.column) for link in links] == [(1, 10), (1, 43), (2, 5)]
+    assert {link.context for link in links} == {"First https://example.org/x then & https://example.org/x again and "
+                                                "https://example.org/x"}  # fmt: skip
+
+
+def test_prose_context_in_a_long_text_node_is_its_start_cut_to_size() -> None:
+    words = " ".join(f"word{n} https://example.org/{n}" for n in range(3000))
+    links = extract_links(f"<p>{words}</p>".encode(), "long.html")
+    assert len(links) == 3000
+    assert all(link.context == links[0].context for link in links)
+    assert len(links[0].context) == 400 and links[0].context.startswith("word0 https://example.org/0 word1")
