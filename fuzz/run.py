@@ -59,6 +59,9 @@ def run_target(target: str, seconds: int, *, rss_limit_mb: int, timeout: int) ->
         outcome = "crash"
     if outcome != "ok":
         (findings / f"{target}-{int(time.time())}.log").write_text(log[-20000:])
+        # CI keeps only what is printed: the finding's traceback and artifact name must be in it.
+        print(f"--- {target}: {outcome}; the end of libFuzzer's log ---", file=sys.stderr)
+        print("\n".join(log.splitlines()[-60:]), file=sys.stderr, flush=True)
     return {
         "target": target,
         "seconds": round(time.monotonic() - started, 1),
