@@ -138,7 +138,10 @@ def _absolute(url: str | None, base: str | None) -> str | None:
     if scheme:
         return url if scheme.group(1).lower() in ("http", "https") else None
     if base is not None and re.match(r"(?i)^https?://", base):
-        return urljoin(base, url)
+        try:
+            return urljoin(base, url)
+        except ValueError:  # a base or link urljoin cannot parse (`http://[x`; found by fuzz/)
+            return None
     if url.startswith("//"):
         return "https:" + url  # protocol-relative: absolute but for the scheme
     return None

@@ -119,3 +119,12 @@ def test_prose_context_in_a_long_text_node_is_its_start_cut_to_size() -> None:
     assert len(links) == 3000
     assert all(link.context == links[0].context for link in links)
     assert len(links[0].context) == 400 and links[0].context.startswith("word0 https://example.org/0 word1")
+
+
+def test_a_base_or_relative_link_urljoin_cannot_parse_leaves_the_link_out() -> None:
+    # Found by fuzz/targets.py document: urljoin raised ValueError ("Invalid IPv6 URL") through check.
+    html = (b'<base href="http://[x/"><a href="rel">r</a><a href="https://example.org/abs">a</a>'
+            b'<a href="//[y/" data-versionurl="z">v</a>')  # fmt: skip
+    assert [link.url for link in extract_links(html, "base.html")] == ["https://example.org/abs"]
+    fine_base = b'<base href="https://example.org/"><a href="//[y/">r</a><a href="ok">o</a>'
+    assert [link.url for link in extract_links(fine_base, "base.html")] == ["https://example.org/ok"]
