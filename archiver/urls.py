@@ -137,6 +137,11 @@ def _host_forms(hostname: str, bracketed: bool) -> tuple[str, str, bool]:
     return host, host, False
 
 
+def has_forbidden_characters(text: str) -> bool:
+    """Does `text` hold a space or an invisible control character, which parse_url refuses?"""
+    return _FORBIDDEN.search(text) is not None
+
+
 def parse_url(raw: str) -> ParsedURL:
     """Validate a URL for fetching; raise InvalidURLError saying what is wrong with it."""
     text = raw.strip()

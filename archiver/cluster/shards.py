@@ -12,11 +12,12 @@ make a retried shard cheap.
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from archiver.errors import InvalidURLError
-from archiver.urls import parse_url
+from archiver.urls import has_forbidden_characters, parse_url
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,20 @@ class Pace:
     page_seconds: float = 0.05
 
 
+# A URL's scheme and authority as urlsplit delimits them (the authority ends at the first / ? #).
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
 def host_key(url: str) -> str:
     """The host the Fetcher counts a URL's politeness against (IDNA, lowercase); the URL if it has none."""
+    return _host_or_empty(url) or url  # without a host it will fail on its own; it cannot hold up a real one
+
+
+def _host_or_empty(url: str) -> str:
     try:
-        return parse_url(url).host or url
+        return parse_url(url).host or ""
     except (InvalidURLError, ValueError):
-        return url  # it will fail on its own; alone it cannot hold up a real host
+        return ""
 
 
 def host_seconds(pages: int, pace: Pace) -> float:
@@ -55,14 +64,26 @@ def host_seconds(pages: int, pace: Pace) -> float:
 
 
 def group_by_host(urls: Iterable[str]) -> dict[str, list[str]]:
-    """URLs by host, each host's in input order, duplicates dropped."""
+    """URLs by host, each host's in input order, duplicates dropped.
+
+    A host is worked out once per scheme and authority, not once per URL: parse_url on each of a
+    nightly batch's 20,000 URLs took the coordinator 0.5 s before any shard could start, with every
+    worker idle. Only URLs whose host that authority alone decides share the answer: ASCII (a lone
+    surrogate in a path fails parse_url's quoting) without a space or control character anywhere."""
     groups: dict[str, list[str]] = {}
     seen: set[str] = set()
+    hosts: dict[str, str] = {}
     for url in urls:
         if url in seen:
             continue
         seen.add(url)
-        groups.setdefault(host_key(url), []).append(url)
+        origin = _ORIGIN.match(url)
+        key = None
+        if origin is not None and url.isascii() and url == url.strip() and not has_forbidden_characters(url):
+            key = hosts.get(origin.group())
+            if key is None:
+                key = hosts[origin.group()] = _host_or_empty(origin.group() + "/")
+        groups.setdefault(key or host_key(url), []).append(url)  # "": no host there, the URL is its own key
     return groups
 
 

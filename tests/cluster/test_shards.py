@@ -8,10 +8,13 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import archiver.cluster.shards as shards_module
 from archiver.cluster.shards import Pace, group_by_host, host_key, host_seconds, plan_shards
+from archiver.urls import ParsedURL
 
 PACE = Pace(host_concurrency=2, host_interval=1.0, page_seconds=0.1)
 
@@ -100,3 +103,33 @@ def test_a_size_cap_makes_more_shards_but_never_splits_a_host() -> None:
     assert len(shards) >= 19
     assert max(len(s.urls) for s in shards if "big.test" not in s.hosts) <= 200
     assert next(s for s in shards if "big.test" in s.hosts).hosts == ("big.test",)
+
+
+_PIECES = ["http://", "HTTPS://", "ftp://", "//", "a.test", "B.TEST", "bücher.test", "0x7f.1", "[::1]", "[",
+           ":8080", ":99999", "@", "u:p@", "/", "?", "#", "\\", " ", "\t", "\x85", "\u00a0", "%zz", "\ud800", "/p",
+           "."]  # fmt: skip
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=6).map("".join), max_size=8))
+def test_hosts_worked_out_once_an_authority_are_those_of_each_url(urls: list[str]) -> None:
+    expected: dict[str, list[str]] = {}
+    for url in dict.fromkeys(urls):
+        expected.setdefault(host_key(url), []).append(url)
+    assert group_by_host(urls) == expected
+
+
+def test_a_batch_parses_one_url_per_authority(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20,000 URLs cost the coordinator 0.5 s of parse_url before any shard could start.
+    calls: list[str] = []
+    real = shards_module.parse_url
+
+    def counting(url: str) -> ParsedURL:
+        calls.append(url)
+        return real(url)
+
+    monkeypatch.setattr(shards_module, "parse_url", counting)
+    urls = [f"http://127.0.0.{2 + h}:8080/p{h}/{i}" for h in range(20) for i in range(100)] + ["https://b.test/\ud800"]
+    groups = group_by_host(urls)
+    assert len(groups) == 21 and len(groups["127.0.0.2"]) == 100
+    assert len(calls) == 21  # one per authority, and the URL that is not plain ASCII on its own
