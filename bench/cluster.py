@@ -124,7 +124,7 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
             out["seconds"] = time.perf_counter() - start
             out["cpu_ms"] = out["coord_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
             out["startup"] = 0.0
-            out["parts"] = 0
+            out["parts"] = out["split"] = 0
         else:
             from archiver.cluster.dask_runner import DaskRunner
 
@@ -137,6 +137,7 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
                 out["cpu_ms"] = 1000 * (rss.cpu_seconds() - cpu) / len(urls)
                 out["coord_ms"] = 1000 * (rss.cpu_seconds(own=True) - own) / len(urls)
                 out["parts"] = runner.parts_done
+                out["split"] = runner.splits
         failed = [c for c in captures if c.status != 200]
         out["count"] = len(captures)
         out["failed"] = len(failed)
@@ -212,7 +213,7 @@ def main() -> None:
     print(f"{args.urls} URLs over {args.hosts} loopback hosts; {os.cpu_count()} cores; {args.rounds} paired round(s)")
     header = (
         f"{'latency':>8} {'round':>5} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8}"
-        f" {'RSS MB':>8} {'CPU ms/page':>12} {'coordinator':>12} {'server':>7} {'parts':>6}"
+        f" {'RSS MB':>8} {'CPU ms/page':>12} {'coordinator':>12} {'server':>7} {'parts':>6} {'split':>6}"
     )
     print(header)
     base: dict[tuple[float, int], float] = {}
@@ -232,7 +233,7 @@ def main() -> None:
         print(
             f"{latency:6.0f}ms {round_:5d} {mode:>11} {rate:9.1f} {rate / base[(latency, round_)]:7.2f}x {bound:>8} "
             f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f} {result['coord_ms']:12.2f}"
-            f" {result['server_ms']:7.3f} {result['parts']:6d}"
+            f" {result['server_ms']:7.3f} {result['parts']:6d} {result['split']:6d}"
             + (f"  failed {result['failed']}: {result['first_error']}" if result["failed"] else "")
         )
     for latency, values in speedups.items():

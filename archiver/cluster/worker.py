@@ -44,6 +44,10 @@ _shard_loop: asyncio.AbstractEventLoop | None = None
 
 
 _gates: dict[int, asyncio.Semaphore] = {}
+# Parts asked to end now, as if their time were up: (batch, part id). A worker has gone idle while
+# these still hold hosts, which the coordinator splits between the workers when the part hands
+# them back (DaskRunner._hurry). Written by Dask's thread, read by the feeders on the shard loop.
+_hurried: set[tuple[str, str]] = set()
 # A batch's Fetcher outlives its parts by this long, so the next part (most often on this same
 # worker) reuses its connections: a fresh Fetcher per part made connecting 7% of a worker's CPU.
 FETCHER_IDLE_SECONDS = 30.0
@@ -95,6 +99,13 @@ class _BatchFetchers:
 
 
 _fetchers = _BatchFetchers()
+
+
+def hurry(batch: str, part_ids: Sequence[str]) -> str:
+    """End these parts of `batch` that run on this worker now: no new fetch, the ones in flight
+    finish, the rest goes back to the coordinator (run on the workers by DaskRunner)."""
+    _hurried.update((batch, part) for part in part_ids)
+    return worker_name()
 
 
 def _worker_gate(concurrency: int) -> asyncio.Semaphore:
@@ -314,6 +325,10 @@ async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _P
     budget = task.config.cluster.part_seconds
     stop_at = loop.time() + budget if budget > 0 else math.inf
     done: dict[str, CaptureResult] = {}
+    mark = (task.batch, task.part_id)
+
+    def going_on() -> bool:
+        return loop.time() < stop_at and mark not in _hurried
 
     gate = _worker_gate(task.config.fetch.concurrency)
 
@@ -324,9 +339,9 @@ async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _P
         # Each feeder takes one URL whatever the time: a part that waited long for the gate (other
         # shards kept it busy) still moves on, rather than handing everything back again.
         first = True
-        while queue and (first or loop.time() < stop_at):
+        while queue and (first or going_on()):
             async with gate:
-                if not queue or not (first or loop.time() < stop_at):
+                if not queue or not (first or going_on()):
                     return
                 first = False
                 url = queue.popleft()
@@ -348,6 +363,7 @@ async def _capture(task: ShardTask, urls: Sequence[str], listing: Path, rows: _P
             )
     finally:
         _fetchers.release(task.batch)
+        _hurried.discard(mark)
     remaining = tuple(u for u in urls if u not in done)
     return _Part([done[u] for u in urls if u in done], remaining, waits)
 

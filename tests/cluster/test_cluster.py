@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from archiver.cluster import with_cluster
+from archiver.cluster import dask_runner, with_cluster
 from archiver.cluster.dask_runner import DaskRunner
 from archiver.cluster.worker import check_folder
 from archiver.config import Config, load_config
@@ -47,6 +47,7 @@ class Site:
 
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
+        self.host_latency: dict[str, float] = {}  # host -> its own latency, instead of `latency`
         self.too_many: dict[str, float] = {}  # host -> Retry-After seconds, answered once
         self.log: list[tuple[str, float, float, str]] = []  # host, start, end, path
         self._lock = threading.Lock()
@@ -54,8 +55,9 @@ class Site:
     def __call__(self, request: WireRequest, conn: WireConnection) -> None:
         host = (request.header("host") or "").split(":")[0]
         start = time.monotonic()
-        if self.latency:
-            conn.wait(self.latency)
+        latency = self.host_latency.get(host, self.latency)
+        if latency:
+            conn.wait(latency)
         with self._lock:
             retry_after = self.too_many.pop(host, None)
         if retry_after is not None:
@@ -372,6 +374,43 @@ def test_a_worker_killed_mid_shard_loses_nothing_and_doubles_nothing(
     for _host, _s, _e, path in handler.log:
         fetched[path] += 1
     assert max(fetched.values()) <= 2 and sum(fetched.values()) < 2 * len(urls)
+    assert_archive_clean(config, captures)
+
+
+def test_an_idle_worker_takes_hosts_from_a_busy_one(
+    scheduler: str, site: tuple[Site, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shard's hosts are slow, the other's fast. When the fast one ends its worker is idle, so
+    the slow part is asked to end at once (its time is 30 s) and the hosts it hands back are split
+    between the two workers; nothing is lost or doubled and a host is still fetched one at a time."""
+    handler, port = site
+    # plan_shards puts 127.0.0.2 and .4 in one shard, .3 and .5 in the other (equal hosts, by name).
+    handler.host_latency = {"127.0.0.2": 0.05, "127.0.0.4": 0.05}
+    monkeypatch.setattr(dask_runner, "MIN_PIECE_URLS", 4)  # the coordinator's; the split is planned there
+    base = settings(tmp_path / "a", scheduler, host_concurrency=1)
+    cluster = dataclasses.replace(base.cluster, shards_per_worker=1, part_seconds=30.0)
+    config = dataclasses.replace(base, cluster=cluster)
+    urls = site_urls(port, 30, hosts=4)
+    counts: dict[str, int] = {}
+
+    async def go() -> list[Capture]:
+        async with DaskRunner(config) as runner:
+            captures = await capture_urls(urls, config, runner=runner)
+            counts.update(hurried=runner.hurried, splits=runner.splits, parts=runner.parts_done)
+            return captures
+
+    captures = asyncio.run(go())
+    assert counts["hurried"] >= 1 and counts["splits"] >= 1, counts
+    assert [c.url for c in captures] == urls
+    assert all(c.status == 200 for c in captures), [c.error for c in captures if c.status != 200]
+    by_host: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for host, start, end, _path in handler.log:
+        by_host[host].append((start, end))
+    for host, spans in by_host.items():
+        spans.sort()
+        for (_, end_a), (start_b, _) in zip(spans, spans[1:], strict=False):
+            assert start_b >= end_a - 0.001, f"{host}: two requests in flight at once"
+    assert sorted(path for *_, path in handler.log) == sorted(urlsplit(u).path for u in urls), "each URL once"
     assert_archive_clean(config, captures)
 
 
