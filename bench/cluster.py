@@ -17,6 +17,7 @@ shard parts came back. Cluster start-up is timed apart. At 0 ms the page server 
 lean epoll loop (half the CPU of its asyncio one, which `--server asyncio` picks): on this machine
 it takes its CPU from the side being measured. Usage: .venv/bin/python bench/cluster.py [--urls 20000]
 [--hosts 200] [--interval 0.5] [--workers 2] [--latencies 0,50] [--rounds 3] [--server lean|asyncio]
+[--without-split] (also the cluster with idle workers taking no hosts from busy ones, in the same rounds)
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def settings(archive: Path, latency_ms: float, interval: float, cluster: str) ->
     }
 
 
+NO_SPLIT = "/no-split"  # an engine name: the cluster, with idle workers taking no hosts from busy ones
+
+
 def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float, cluster: str) -> dict[str, Any]:
     """In the child: capture every URL in-process or on the cluster; report times and memory."""
     sys.path.insert(0, str(HERE.parent))
@@ -114,6 +118,8 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
     from archiver.pipeline.capture import capture_urls
 
     urls = urls_file.read_text().split()
+    split_off = cluster.endswith(NO_SPLIT)
+    cluster = cluster.removesuffix(NO_SPLIT)
     config = load_config(None, settings(archive, latency_ms, interval, cluster))
     out: dict[str, Any] = {}
 
@@ -126,7 +132,11 @@ def run_child(urls_file: Path, archive: Path, latency_ms: float, interval: float
             out["startup"] = 0.0
             out["parts"] = out["split"] = 0
         else:
+            from archiver.cluster import dask_runner
             from archiver.cluster.dask_runner import DaskRunner
+
+            if split_off:  # no part hands back hosts to be split: the comparison run
+                dask_runner.MIN_PIECE_URLS = len(urls) + 1
 
             began = time.perf_counter()
             async with DaskRunner(config) as runner:
@@ -182,6 +192,11 @@ def main() -> None:
         default="lean",
         help="the page server at 0 ms: its epoll loop (default) or the asyncio one used at 50 ms",
     )
+    parser.add_argument(
+        "--without-split",
+        action="store_true",
+        help="also run the cluster with idle workers taking no hosts from busy ones, in the same rounds",
+    )
     args = parser.parse_args()
     os.environ.pop("http_proxy", None)
     sys.path.insert(0, str(HERE))
@@ -201,8 +216,9 @@ def main() -> None:
                 # Paired rounds, each engine on a fresh archive: this VM's speed drifts by +-15% over
                 # minutes, so a speedup is read within a round and the median round is the figure.
                 for round_ in range(1, args.rounds + 1):
-                    for mode in ("", f"local:{args.workers}"):
-                        archive = work / f"archive-{round_}-{mode.replace(':', '') or 'here'}"
+                    cluster = f"local:{args.workers}"
+                    for mode in ("", cluster, *([f"{cluster}{NO_SPLIT}"] if args.without_split else [])):
+                        archive = work / f"archive-{round_}-{mode.replace(':', '').replace('/', '') or 'here'}"
                         served = server_cpu(server.pid)
                         result = child([str(urls_file), str(archive), str(latency), str(args.interval), mode])
                         result["server_ms"] = 1000 * (server_cpu(server.pid) - served) / args.urls
@@ -212,13 +228,14 @@ def main() -> None:
             server.wait()
     print(f"{args.urls} URLs over {args.hosts} loopback hosts; {os.cpu_count()} cores; {args.rounds} paired round(s)")
     header = (
-        f"{'latency':>8} {'round':>5} {'engine':>11} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8}"
+        f"{'latency':>8} {'round':>5} {'engine':>16} {'pages/s':>9} {'speedup':>8} {'bound %':>8} {'start s':>8}"
         f" {'RSS MB':>8} {'CPU ms/page':>12} {'coordinator':>12} {'server':>7} {'parts':>6} {'split':>6}"
     )
     print(header)
     base: dict[tuple[float, int], float] = {}
     speedups: dict[float, list[float]] = {}
     shares: dict[float, list[float]] = {}
+    unsplit: dict[float, list[float]] = {}
     for latency, round_, mode, result in rows:
         rate = result["count"] / result["seconds"]
         base.setdefault((latency, round_), rate)
@@ -227,11 +244,13 @@ def main() -> None:
         best_s = (per_host - 1) * max(args.interval, latency / 1000) + latency / 1000
         share = 100 * rate / (args.urls / best_s)
         bound = "" if latency == 0 else f"{share:7.1f}%"
-        if mode != "in-process":
+        if mode != "in-process" and not mode.endswith(NO_SPLIT):
             speedups.setdefault(latency, []).append(rate / base[(latency, round_)])
             shares.setdefault(latency, []).append(share)
+        elif mode.endswith(NO_SPLIT):
+            unsplit.setdefault(latency, []).append(rate / base[(latency, round_)])
         print(
-            f"{latency:6.0f}ms {round_:5d} {mode:>11} {rate:9.1f} {rate / base[(latency, round_)]:7.2f}x {bound:>8} "
+            f"{latency:6.0f}ms {round_:5d} {mode:>16} {rate:9.1f} {rate / base[(latency, round_)]:7.2f}x {bound:>8} "
             f"{result['startup']:8.1f} {result['peak_rss_mb']:8.1f} {result['cpu_ms']:12.2f} {result['coord_ms']:12.2f}"
             f" {result['server_ms']:7.3f} {result['parts']:6d} {result['split']:6d}"
             + (f"  failed {result['failed']}: {result['first_error']}" if result["failed"] else "")
@@ -242,6 +261,11 @@ def main() -> None:
             f"median over rounds at {latency:g} ms: local:{args.workers} speedup {statistics.median(values):.2f}x"
             f" (rounds: {', '.join(f'{v:.2f}x' for v in values)}){share_text}"
         )
+        if latency in unsplit:
+            others = unsplit[latency]
+            print(
+                f"  without splits: {statistics.median(others):.2f}x (rounds: {', '.join(f'{v:.2f}x' for v in others)})"
+            )
     print(
         f"targets: speedup >= 1.6x at 0 ms; >= 80% of the politeness bound at 50 ms (each host's URLs "
         f"max({args.interval:g} s, latency) apart)"
