@@ -147,7 +147,7 @@ def parse_url(raw: str) -> ParsedURL:
     text = raw.strip()
     if not text:
         raise InvalidURLError(raw, "it is empty")
-    if _FORBIDDEN.search(text):
+    if has_forbidden_characters(text):
         raise InvalidURLError(raw, "it contains a space or an invisible control character; quote it correctly")
     if text.startswith("//"):
         raise InvalidURLError(raw, "it has no scheme; write http:// or https:// in front")

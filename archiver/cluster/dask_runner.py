@@ -113,8 +113,8 @@ def split_remaining(
     groups = [(shard.urls, shard.hosts) for shard in plan] if len(plan) > 1 else [(remaining, task.hosts)]
     following = []
     for number, (urls, hosts) in enumerate(groups):
-        held = set(hosts)
-        not_before = tuple((h, t) for h, t in result.not_before if h in held) if len(groups) > 1 else result.not_before
+        held = set(hosts)  # the worker reports waits for its part's hosts only, so one piece keeps them all
+        not_before = tuple((h, t) for h, t in result.not_before if h in held)
         priors = tuple(p for url in urls for p in priors_of.get(url, ()))
         piece = dataclasses.replace(task, urls=urls, hosts=hosts, not_before=not_before, priors=priors)
         if number == 0:
@@ -351,8 +351,7 @@ class DaskRunner:
                     if result.remaining:
                         # With a place free (a worker idle or about to be), the hosts handed back are
                         # split: the continuation goes back to this worker, the other pieces anywhere.
-                        free = slots - len(running) - 1
-                        following = split_remaining(task, result, priors_of, free + 1, pace)
+                        following = split_remaining(task, result, priors_of, slots - len(running), pace)
                         completed.add(submit(following[0], where, rate))
                         for piece in following[1:]:
                             completed.add(submit(piece, rate=rate))

@@ -115,14 +115,14 @@ class _Collector(HTMLParser):
         else:
             start = self._tag_offset()
             cursor = start  # the source after the last URL placed, so a repeated URL gets its own place
-            context = ""
-            for found in scan_urls(data):
+            found_urls = scan_urls(data)
+            # Clipped once a text node: a long one with many URLs was copied whole into each.
+            context = clip(self.recent + data) if found_urls else ""
+            for found in found_urls:
                 written = data[found.start : found.end]
                 located = self.source.find(written, cursor, start + len(data) + 256)
                 offset = located if located >= 0 else start + found.start
                 cursor = offset + len(written) if located >= 0 else cursor
-                # Clipped once a text node: a long one with many URLs was copied whole into each.
-                context = context or clip(self.recent + data)
                 self.raw.append(_Raw(offset=offset, url=found.url, source=LinkSource.PROSE, context=context))
         self.recent = (self.recent + data)[-_CONTEXT_KEEP:]
 

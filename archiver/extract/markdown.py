@@ -127,7 +127,7 @@ class _Destinations:
             i = close + 1
         else:
             url_start = i
-            i = url_end = self._stop(i) if i < len(text) else i
+            i = url_end = self._stop(i)
         if i > self._last_close:
             return None
         close = text.find(")", i)
